@@ -1,0 +1,17 @@
+"""The `caseloop` command line. Each command lives in its own module and registers itself on `app`.
+
+Command modules import their heavy dependencies (Prefect, torch, the helpdesk) inside the command
+function, so `caseloop --help` stays fast.
+"""
+
+from __future__ import annotations
+
+from flows.cli import db  # noqa: F401  (registers commands)
+from flows.cli.app import app
+
+__all__ = ["app", "main"]
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

@@ -1,0 +1,90 @@
+"""Settings of the ingestion side (store, ticketing, relay, webhooks, sync, channel).
+
+Built once at an entry point (`IngestionSettings.load()`) and passed down; importing this module
+reads nothing. Every field maps to an environment variable ``CASELOOP_<FIELD>`` (upper case) and
+may also come from an env file. The README lists them all; a test keeps that list complete.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class IngestionSettings(BaseSettings):
+    """Configuration of the store, the ticketing adapter and the workers around it."""
+
+    model_config = SettingsConfigDict(env_prefix="CASELOOP_", extra="ignore", frozen=True)
+
+    data_dir: Path = Field(Path(".caseloop"), description="Folder for the embedded defaults.")
+    database_url: str | None = Field(
+        None, description="SQLAlchemy URL; default: a SQLite file in data_dir."
+    )
+    # Ticketing system
+    ticketing: str = Field(
+        "helpdesk", description="Adapter: helpdesk (django-helpdesk) or generic."
+    )
+    helpdesk_url: str = Field("http://127.0.0.1:8801", description="django-helpdesk base URL.")
+    helpdesk_token: SecretStr = Field(SecretStr(""), description="django-helpdesk API token.")
+    helpdesk_queue: int = Field(1, description="django-helpdesk queue id for new tickets.")
+    ticketing_timeout: float = Field(10.0, description="Seconds per ticketing API call.")
+    # Escalation API and service
+    max_payload_bytes: int = Field(1_000_000, description="Largest escalation body accepted.")
+    service_host: str = Field("127.0.0.1", description="Bind address of `caseloop serve`.")
+    service_port: int = Field(8700, description="Port of `caseloop serve`.")
+    multi_tenant: bool = Field(False, description="Require a tenant on every request.")
+    # Outbox relay
+    relay_batch_size: int = Field(20, description="Outbox rows claimed per relay round.")
+    relay_lease_seconds: float = Field(
+        60.0, description="A claimed row's lease; expired ones are re-taken."
+    )
+    relay_max_attempts: int = Field(10, description="Attempts before a row is dead-lettered.")
+    relay_max_age_seconds: float = Field(
+        86_400.0, description="Age after which a row is dead-lettered."
+    )
+    relay_base_delay: float = Field(
+        1.0, description="First retry delay (seconds), doubled per attempt."
+    )
+    relay_max_delay: float = Field(300.0, description="Longest retry delay (seconds).")
+    relay_poll_interval: float = Field(
+        1.0, description="Idle wait of the long-running relay (seconds)."
+    )
+    # Webhooks
+    webhook_secrets: list[SecretStr] = Field(
+        default_factory=list,
+        description="Standard Webhooks secrets (whsec_…), several for rotation.",
+    )
+    helpdesk_webhook_token: SecretStr = Field(
+        SecretStr(""), description="Secret the operator puts in django-helpdesk's webhook URL."
+    )
+    webhook_tolerance_seconds: int = Field(300, description="Accepted clock skew, past and future.")
+    webhook_dedupe_days: float = Field(
+        7.0, description="How long delivery ids are kept for dedupe."
+    )
+    # Polling sync
+    sync_overlap_seconds: float = Field(120.0, description="Overlap re-read behind the cursor.")
+    sync_page_size: int = Field(50, description="Tickets per sync page.")
+    sync_interval: float = Field(30.0, description="Seconds between polls of `caseloop sync`.")
+    # Channel back to the orchestrator
+    orchestrator_url: str | None = Field(
+        None, description="Where agent replies are pushed (optional)."
+    )
+    orchestrator_secret: SecretStr = Field(
+        SecretStr(""), description="whsec_ secret signing pushes."
+    )
+    bot_note_after_forward: bool = Field(
+        False, description="Add an internal note after forwarding."
+    )
+
+    @classmethod
+    def load(cls, env_file: Path | None = None) -> IngestionSettings:
+        """Read the environment (and ``env_file`` when given): call this at entry points only."""
+        return cls(_env_file=env_file) if env_file else cls()  # type: ignore[call-arg]
+
+    @property
+    def resolved_database_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'caseloop.db').as_posix()}"
