@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 22:31:44.485552
+Create Date: 2026-11-26 22:33:45.661981
 """
 
 from __future__ import annotations
@@ -54,17 +54,9 @@ def upgrade() -> None:
         sa.Column("payload", sa.JSON(), nullable=False),
         sa.Column("state", sa.String(length=20), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
-        sa.Column(
-            "next_attempt_at",
-            ingestion.schema.UTCDateTime(timezone=True),
-            nullable=False,
-        ),
+        sa.Column("next_attempt_at", ingestion.schema.UTCDateTime(timezone=True), nullable=False),
         sa.Column("lease_owner", sa.String(length=100), nullable=True),
-        sa.Column(
-            "lease_expires_at",
-            ingestion.schema.UTCDateTime(timezone=True),
-            nullable=True,
-        ),
+        sa.Column("lease_expires_at", ingestion.schema.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", ingestion.schema.UTCDateTime(timezone=True), nullable=False),
         sa.Column("finished_at", ingestion.schema.UTCDateTime(timezone=True), nullable=True),
@@ -124,11 +116,7 @@ def upgrade() -> None:
         sa.Column("raw_status", sa.String(length=50), nullable=True),
         sa.Column("customer_name", sa.String(length=200), nullable=True),
         sa.Column("customer_email", sa.String(length=320), nullable=True),
-        sa.Column(
-            "remote_updated_at",
-            ingestion.schema.UTCDateTime(timezone=True),
-            nullable=True,
-        ),
+        sa.Column("remote_updated_at", ingestion.schema.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_at", ingestion.schema.UTCDateTime(timezone=True), nullable=False),
         sa.Column("synced_at", ingestion.schema.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tickets")),
@@ -178,9 +166,7 @@ def upgrade() -> None:
         ),
         sa.Column("case_id", sa.String(length=120), nullable=False),
         sa.Column(
-            "ticket_id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            nullable=False,
+            "ticket_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("version", sa.Integer(), nullable=False),
         sa.Column("content_hash", sa.String(length=64), nullable=False),
@@ -195,9 +181,7 @@ def upgrade() -> None:
         sa.Column("withdrawn_at", ingestion.schema.UTCDateTime(timezone=True), nullable=True),
         sa.Column("withdrawn_reason", sa.String(length=40), nullable=True),
         sa.ForeignKeyConstraint(
-            ["ticket_id"],
-            ["tickets.id"],
-            name=op.f("fk_case_summaries_ticket_id_tickets"),
+            ["ticket_id"], ["tickets.id"], name=op.f("fk_case_summaries_ticket_id_tickets")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_case_summaries")),
         sa.UniqueConstraint("case_id", "version", name=op.f("uq_case_summaries_case_id")),
@@ -220,11 +204,7 @@ def upgrade() -> None:
         sa.Column("payload_hash", sa.String(length=64), nullable=False),
         sa.Column("kind", sa.String(length=20), nullable=False),
         sa.Column("state", sa.String(length=20), nullable=False),
-        sa.Column(
-            "ticket_id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            nullable=True,
-        ),
+        sa.Column("ticket_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("created_at", ingestion.schema.UTCDateTime(timezone=True), nullable=False),
         sa.Column("delivered_at", ingestion.schema.UTCDateTime(timezone=True), nullable=True),
@@ -248,9 +228,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column(
-            "ticket_id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            nullable=False,
+            "ticket_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("external_id", sa.String(length=100), nullable=False),
         sa.Column("author", sa.String(length=200), nullable=True),
@@ -260,9 +238,7 @@ def upgrade() -> None:
         sa.Column("created_at", ingestion.schema.UTCDateTime(timezone=True), nullable=True),
         sa.Column("mirrored_at", ingestion.schema.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["ticket_id"],
-            ["tickets.id"],
-            name=op.f("fk_ticket_comments_ticket_id_tickets"),
+            ["ticket_id"], ["tickets.id"], name=op.f("fk_ticket_comments_ticket_id_tickets")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ticket_comments")),
         sa.UniqueConstraint("ticket_id", "external_id", name=op.f("uq_ticket_comments_ticket_id")),
@@ -281,9 +257,7 @@ def upgrade() -> None:
             nullable=False,
         ),
         sa.Column(
-            "ticket_id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            nullable=False,
+            "ticket_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("from_status", sa.String(length=20), nullable=True),
         sa.Column("to_status", sa.String(length=20), nullable=False),
@@ -291,9 +265,7 @@ def upgrade() -> None:
         sa.Column("occurred_at", ingestion.schema.UTCDateTime(timezone=True), nullable=True),
         sa.Column("recorded_at", ingestion.schema.UTCDateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(
-            ["ticket_id"],
-            ["tickets.id"],
-            name=op.f("fk_ticket_events_ticket_id_tickets"),
+            ["ticket_id"], ["tickets.id"], name=op.f("fk_ticket_events_ticket_id_tickets")
         ),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_ticket_events")),
     )
@@ -306,9 +278,7 @@ def upgrade() -> None:
         sa.Column("session_id", sa.String(length=200), nullable=False),
         sa.Column("seq", sa.Integer(), nullable=False),
         sa.Column(
-            "comment_id",
-            sa.BigInteger().with_variant(sa.Integer(), "sqlite"),
-            nullable=False,
+            "comment_id", sa.BigInteger().with_variant(sa.Integer(), "sqlite"), nullable=False
         ),
         sa.Column("body", sa.Text(), nullable=False),
         sa.Column("author", sa.String(length=200), nullable=True),
