@@ -200,6 +200,8 @@ class WebhookDelivery(Base):
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
     source: Mapped[str] = mapped_column(String(50))
     delivery_id: Mapped[str] = mapped_column(String(200))
+    # The ticket the delivery announces (parsed before the ack); the sync worker re-reads it.
+    ticket_external_id: Mapped[str | None] = mapped_column(String(100))
     headers: Mapped[dict[str, Any]]
     body: Mapped[bytes] = mapped_column(LargeBinary)
     state: Mapped[str] = mapped_column(String(20), default="pending")  # pending|processed|failed
@@ -225,6 +227,7 @@ class SyncCursor(Base):
     updated_at: Mapped[dt.datetime]
     ticket_id: Mapped[str] = mapped_column(String(100))
     advanced_at: Mapped[dt.datetime]
+    polled_at: Mapped[dt.datetime | None]  # start of the last completed poll
 
 
 class CaseSummary(Base):

@@ -63,6 +63,23 @@ class IngestionSettings(BaseSettings):
     webhook_dedupe_days: float = Field(
         7.0, description="How long delivery ids are kept for dedupe."
     )
+    # Webhook receiver and inbox worker (updates)
+    webhook_max_body_bytes: int = Field(
+        1_000_000, description="Largest webhook body accepted (HTTP 413 above)."
+    )
+    webhook_max_pending: int = Field(
+        10_000, description="Pending inbox deliveries above which the receiver answers 429."
+    )
+    webhook_retry_after_seconds: int = Field(
+        30, description="Retry-After sent with a back-pressure 429."
+    )
+    inbox_batch_size: int = Field(50, description="Deliveries the inbox worker takes per round.")
+    inbox_poll_interval: float = Field(
+        1.0, description="Idle wait of `caseloop webhooks worker` (seconds)."
+    )
+    messages_page_limit: int = Field(
+        200, description="Most messages returned by one GET /sessions/{id}/messages."
+    )
     # Polling sync
     sync_overlap_seconds: float = Field(120.0, description="Overlap re-read behind the cursor.")
     sync_page_size: int = Field(50, description="Tickets per sync page.")

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 22:33:45.661981
+Create Date: 2026-11-26 22:37:28.162065
 """
 
 from __future__ import annotations
@@ -83,6 +83,7 @@ def upgrade() -> None:
         sa.Column("updated_at", ingestion.schema.UTCDateTime(timezone=True), nullable=False),
         sa.Column("ticket_id", sa.String(length=100), nullable=False),
         sa.Column("advanced_at", ingestion.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("polled_at", ingestion.schema.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("source", name=op.f("pk_sync_cursors")),
     )
     op.create_table(
@@ -135,6 +136,7 @@ def upgrade() -> None:
         ),
         sa.Column("source", sa.String(length=50), nullable=False),
         sa.Column("delivery_id", sa.String(length=200), nullable=False),
+        sa.Column("ticket_external_id", sa.String(length=100), nullable=True),
         sa.Column("headers", sa.JSON(), nullable=False),
         sa.Column("body", sa.LargeBinary(), nullable=False),
         sa.Column("state", sa.String(length=20), nullable=False),
