@@ -1,0 +1,239 @@
+"""The one update applier: a ticket snapshot in, mirror rows, events and outgoing messages out.
+
+Webhooks (through the inbox worker), polling (the sync worker) and replays all call
+`apply_snapshot` (or `apply_in` inside a transaction they own). Its effects on a ticket are:
+
+* the status, moved only by a snapshot newer than the stored one (`ingestion.status.decide`),
+  with a ``ticket_events`` row for every transition, whatever caused it;
+* each comment mirrored once (``ticket_comments`` is unique per ticket and comment id);
+* each comment that the system explicitly marks customer-visible *and* an agent wrote becomes an
+  outgoing message with a stable id (UUIDv5 of source, ticket and comment) and the next ``seq``
+  of its session, in the same transaction as the comment row. Anything else (internal notes,
+  unknown visibility, customers' and the bot's own comments) stays internal: default-deny.
+
+Order-independence: statuses follow the total order of `SnapshotVersion`; comments are treated
+as immutable and their union is what gets mirrored, new ones sorted by (created_at, id) so that
+messages leave in the order agents wrote them. Snapshots of a ticket that caseloop did not open
+(no ``tickets`` mirror row) are ignored.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import uuid
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.orm import Session
+
+from ingestion.errors import StoreError
+from ingestion.schema import OutgoingMessage, Ticket, TicketComment, TicketEvent
+from ingestion.settings import IngestionSettings
+from ingestion.status import Transition, decide, is_expected
+from ingestion.store import Store
+from ingestion.ticketing import RemoteComment, RemoteTicket
+
+log = logging.getLogger(__name__)
+
+#: Namespace of outgoing message ids: uuid5(MESSAGE_NAMESPACE, "source:ticket:comment").
+MESSAGE_NAMESPACE = uuid.UUID("6f1c2a3e-4b5d-5e6f-8a9b-0c1d2e3f4a5b")
+_EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
+_ATTEMPTS = 5
+
+
+@dataclass(frozen=True, slots=True)
+class ApplyResult:
+    """What one snapshot changed."""
+
+    known: bool  # False: no mirror row for this ticket, nothing was written
+    ticket_id: int | None = None
+    transition: Transition | None = None
+    stale: bool = False  # older than (or equal to) the stored version: status left alone
+    comments_mirrored: int = 0
+    messages: tuple[str, ...] = ()  # ids of the outgoing messages created
+
+
+def message_id(source: str, ticket_external_id: str, comment_external_id: str) -> str:
+    """The stable id of the outgoing message for one comment (the orchestrator dedupes on it)."""
+    return str(
+        uuid.uuid5(MESSAGE_NAMESPACE, f"{source}:{ticket_external_id}:{comment_external_id}")
+    )
+
+
+def is_forwardable(comment: RemoteComment) -> bool:
+    """Default-deny: only explicitly public comments written by an agent reach the customer."""
+    return comment.visibility == "public" and comment.author_role == "agent"
+
+
+def _comment_order(comment: RemoteComment) -> tuple[dt.datetime, int, str]:
+    number = int(comment.id) if comment.id.isdigit() else -1
+    return (comment.created_at or _EPOCH, number, comment.id)
+
+
+def apply_snapshot(
+    store: Store,
+    source: str,
+    remote: RemoteTicket,
+    *,
+    cause: str,
+    settings: IngestionSettings,
+    now: dt.datetime | None = None,
+) -> ApplyResult:
+    """Apply one snapshot in its own transaction (retried on write conflicts)."""
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            with store.transaction() as session:
+                return apply_in(session, source, remote, cause=cause, settings=settings, now=now)
+        except (IntegrityError, OperationalError) as exc:
+            # Two tickets of one session can race for the next seq on PostgreSQL; redo.
+            if attempt == _ATTEMPTS:
+                raise StoreError(f"applying ticket {source}:{remote.id} failed: {exc}") from exc
+            log.info("apply conflict on %s:%s, retrying (%s)", source, remote.id, attempt)
+    raise AssertionError("unreachable")
+
+
+def apply_in(
+    session: Session,
+    source: str,
+    remote: RemoteTicket,
+    *,
+    cause: str,
+    settings: IngestionSettings,
+    now: dt.datetime | None = None,
+) -> ApplyResult:
+    """Apply one snapshot inside ``session`` (the caller's transaction: cursor, inbox row…)."""
+    now = now or dt.datetime.now(dt.UTC)
+    ticket = session.scalars(
+        select(Ticket)
+        .where(Ticket.source == source, Ticket.external_id == remote.id)
+        .with_for_update()
+    ).one_or_none()
+    if ticket is None:
+        return ApplyResult(known=False)
+    transition, newer = _apply_status(session, ticket, remote, cause=cause, now=now)
+    ticket.synced_at = now
+    mirrored, messages = _mirror_comments(session, ticket, remote.comments, settings, now)
+    return ApplyResult(
+        known=True,
+        ticket_id=ticket.id,
+        transition=transition,
+        stale=not newer,
+        comments_mirrored=mirrored,
+        messages=tuple(messages),
+    )
+
+
+def _apply_status(
+    session: Session, ticket: Ticket, remote: RemoteTicket, *, cause: str, now: dt.datetime
+) -> tuple[Transition | None, bool]:
+    transition, newer = decide(
+        ticket.status, ticket.remote_updated_at, remote.status, remote.updated_at
+    )
+    if not newer:
+        return None, False
+    if remote.updated_at is not None:
+        ticket.remote_updated_at = remote.updated_at
+    ticket.raw_status = remote.raw_status[:50]
+    ticket.title = remote.title[:500] or ticket.title
+    ticket.url = remote.url or ticket.url
+    if transition is None:
+        return None, True
+    ticket.status = transition.to_status
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            from_status=transition.from_status,
+            to_status=transition.to_status,
+            cause=cause[:40],
+            occurred_at=remote.updated_at,
+            recorded_at=now,
+        )
+    )
+    if not is_expected(transition.from_status, transition.to_status):
+        log.warning(
+            "ticket %s:%s moved %s → %s (unusual, applied: the ticketing system is the truth)",
+            ticket.source,
+            ticket.external_id,
+            transition.from_status,
+            transition.to_status,
+        )
+    return transition, True
+
+
+def _mirror_comments(
+    session: Session,
+    ticket: Ticket,
+    comments: Iterable[RemoteComment],
+    settings: IngestionSettings,
+    now: dt.datetime,
+) -> tuple[int, list[str]]:
+    known = set(
+        session.scalars(
+            select(TicketComment.external_id).where(TicketComment.ticket_id == ticket.id)
+        )
+    )
+    fresh = sorted((c for c in comments if c.id not in known), key=_comment_order)
+    messages: list[str] = []
+    next_seq: int | None = None
+    for comment in fresh:
+        if comment.id in known:
+            continue  # the same id twice in one snapshot
+        known.add(comment.id)
+        row = TicketComment(
+            ticket_id=ticket.id,
+            external_id=comment.id[:100],
+            author=(comment.author or None) and comment.author[:200],
+            author_role=comment.author_role
+            if comment.author_role in {"agent", "customer", "bot"}
+            else "unknown",
+            visibility="public" if comment.visibility == "public" else "internal",
+            body=comment.body,
+            created_at=comment.created_at,
+            mirrored_at=now,
+        )
+        session.add(row)
+        if not is_forwardable(comment):
+            continue
+        session.flush()  # the message references the comment row
+        if next_seq is None:
+            next_seq = _next_seq(session, ticket.session_id)
+        messages.append(_add_message(session, ticket, row, next_seq, settings, now))
+        next_seq += 1
+    return len(fresh), messages
+
+
+def _next_seq(session: Session, session_id: str) -> int:
+    current = session.scalar(
+        select(func.max(OutgoingMessage.seq)).where(OutgoingMessage.session_id == session_id)
+    )
+    return int(current or 0) + 1
+
+
+def _add_message(
+    session: Session,
+    ticket: Ticket,
+    comment: TicketComment,
+    seq: int,
+    settings: IngestionSettings,
+    now: dt.datetime,
+) -> str:
+    identifier = message_id(ticket.source, ticket.external_id, comment.external_id)
+    pushing = bool(settings.orchestrator_url)
+    session.add(
+        OutgoingMessage(
+            id=identifier,
+            session_id=ticket.session_id,
+            seq=seq,
+            comment_id=comment.id,
+            body=comment.body,
+            author=comment.author,
+            created_at=now,
+            push_state="pending" if pushing else "off",
+            push_attempts=0,
+            next_push_at=now if pushing else None,
+        )
+    )
+    return identifier
