@@ -6,7 +6,10 @@ function, so `caseloop --help` stays fast.
 
 from __future__ import annotations
 
-from flows.cli import db  # noqa: F401  (registers commands)
+from flows.cli import (
+    db,  # noqa: F401  (registers commands)
+    demo,  # noqa: F401  (registers commands)
+)
 from flows.cli.app import app
 
 __all__ = ["app", "main"]

@@ -1,0 +1,66 @@
+"""`caseloop demo`: the main job on embedded defaults (see docs/demo.md)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from flows.cli.app import app
+
+
+@app.command("demo")
+def demo(
+    days: Annotated[
+        int, typer.Option(min=2, max=6, help="Simulated days (the sample holds 6).")
+    ] = 4,
+    conversations: Annotated[
+        int, typer.Option(min=1, max=80, help="Customer conversations a day (at most 80).")
+    ] = 40,
+    report: Annotated[
+        Path, typer.Option("--report", help="Folder for the Markdown report and plots.")
+    ] = Path("reports/demo"),
+    state_dir: Annotated[
+        Path,
+        typer.Option(help="Folder for the demo's store, index and helpdesk (emptied first)."),
+    ] = Path(".caseloop/demo"),
+    helpdesk_port: Annotated[int, typer.Option(help="Loopback port of the helpdesk.")] = 8801,
+    service_port: Annotated[
+        int, typer.Option(help="Loopback port of the caseloop service.")
+    ] = 8700,
+    keep_running: Annotated[
+        bool,
+        typer.Option(
+            "--keep-running",
+            help="Leave the helpdesk and the service up; print the helpdesk's URL and login.",
+        ),
+    ] = False,
+) -> None:
+    """Run the whole loop on embedded defaults and show escalations dropping day by day.
+
+    Starts a real django-helpdesk and the caseloop service on loopback, plays customers from the
+    bundled Bitext sample through a simulated chatbot, lets simulated agents answer the tickets,
+    learns from resolved tickets each night, and writes a report with plots.
+    """
+    from flows.demo import DemoError, DemoOptions, run_demo
+
+    console = Console()
+    options = DemoOptions(
+        days=days,
+        conversations=conversations,
+        state_dir=state_dir,
+        report_dir=report,
+        helpdesk_port=helpdesk_port,
+        service_port=service_port,
+        keep_running=keep_running,
+    )
+    try:
+        run_demo(options, console)
+    except KeyboardInterrupt:
+        console.print("stopped: the helpdesk and the service are shut down")
+        raise typer.Exit(130) from None
+    except DemoError as exc:
+        console.print(f"[red]caseloop demo:[/red] {exc}")
+        raise typer.Exit(1) from None

@@ -1,0 +1,102 @@
+"""The simulated night: the learning flow turns resolved tickets into case summaries, and after
+the first night the verdict policy is calibrated on held-out questions.
+
+Learning runs the real Prefect flow (`flows.learning.nightly_learning`, local mode: Prefect starts
+its temporary server in this process). Calibration is honest about what it sees: the questions
+are the sample's ``calibration`` split, never used as conversations, a fifth of them about
+problems no customer brings (their right action is to escalate); a question counts as answered
+right when the top case came from a conversation with the same intent.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import select
+
+from flows.demo.sample import Conversation
+from ingestion.schema import CaseSummary, Ticket
+from ingestion.store import Store
+
+TARGET_PRECISION = 0.9
+
+
+@dataclass(frozen=True, slots=True)
+class Calibration:
+    """How the verdict policy of the run was obtained, in words for the report."""
+
+    policy: dict[str, object]
+    description: str
+
+
+def learn_tonight(store: Store, adapter: Any, index: Any, settings: Any) -> tuple[int, str]:
+    """Run the learning flow once; returns (case summaries written, how it ran)."""
+    from flows.learning import nightly_learning
+
+    parameters = inspect.signature(nightly_learning.fn).parameters
+    kwargs = {
+        name: value
+        for name, value in {
+            "store": store,
+            "adapter": adapter,
+            "index": index,
+            "settings": settings,
+        }.items()
+        if name in parameters
+    }
+    report = nightly_learning(**kwargs)
+    return _learned(report), "the Prefect flow `nightly_learning` (local mode)"
+
+
+def _learned(report: Any) -> int:
+    for name in ("upserted", "learned", "cases_upserted", "written"):
+        value = getattr(report, name, None)
+        if isinstance(value, int):
+            return value
+        if isinstance(value, Sequence):
+            return len(value)
+    raise TypeError(f"cannot read the number of learned cases from {report!r}")
+
+
+def case_intents(store: Store, intent_of_session: Mapping[str, str]) -> dict[str, str]:
+    """The ground-truth intent of every active case summary, via its ticket's conversation."""
+    with store.transaction() as tx:
+        rows = tx.execute(
+            select(CaseSummary.case_id, Ticket.session_id)
+            .join(Ticket, Ticket.id == CaseSummary.ticket_id)
+            .where(CaseSummary.state == "active")
+        ).all()
+    return {
+        case_id: intent_of_session[session]
+        for case_id, session in rows
+        if session in intent_of_session
+    }
+
+
+def calibrate_policy(
+    index: Any, questions: Sequence[Conversation], intents: Mapping[str, str]
+) -> Calibration:
+    """Fit the verdict policy on held-out questions against the index as learned so far."""
+    import retrieval
+
+    samples = []
+    for question in questions:
+        assessment = index.assess(question.message)
+        top = assessment.hits[0].case_id if assessment.hits else None
+        correct = top is not None and intents.get(top) == question.intent
+        samples.append(retrieval.CalibrationSample(figures=assessment.figures, correct=correct))
+    policy = retrieval.calibrate(samples, target_precision=TARGET_PRECISION)
+    index.save_policy(policy)
+    positives = sum(1 for s in samples if s.correct)
+    return Calibration(
+        policy=dict(policy.to_dict()),
+        description=(
+            f"fitted after night 1 with `retrieval.calibrate` (target precision "
+            f"{TARGET_PRECISION:.0%}) on {len(samples)} held-out questions of the sample "
+            f"({positives} whose top case has the right intent) against the day-1 case "
+            "summaries; those questions are never used as conversations"
+        ),
+    )

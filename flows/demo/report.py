@@ -1,0 +1,131 @@
+"""The demo's report folder: a Markdown report and PNG plots from one run.
+
+Everything written here comes from the run's ledger: no figure is typed in by hand.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+from pathlib import Path
+
+from flows.demo.drop import Drop
+from flows.demo.ledger import DayStats
+
+COLUMNS = (
+    ("day", "day"),
+    ("conversations", "conversations"),
+    ("answered_right", "bot answered, right"),
+    ("answered_wrong", "bot answered, wrong"),
+    ("escalations", "escalations"),
+    ("tickets_created", "tickets created"),
+    ("replies_forwarded", "agent replies forwarded"),
+    ("notes_forwarded", "internal notes forwarded"),
+    ("cases_learned", "case summaries learned (night)"),
+)
+
+
+@dataclass(frozen=True, slots=True)
+class RunFacts:
+    """What the report says besides the table: settings of the run and how it was calibrated."""
+
+    days: int
+    conversations_per_day: int
+    calibration: str
+    policy: dict[str, object]
+    helpdesk_url: str
+    service_url: str
+    learning: str
+    seconds: float
+
+
+def write_report(folder: Path, table: list[DayStats], drop: Drop, facts: RunFacts) -> Path:
+    """Write ``report.md`` and ``escalations.png`` into ``folder``; returns the report's path."""
+    folder.mkdir(parents=True, exist_ok=True)
+    plot = plot_days(table, folder / "escalations.png")
+    path = folder / "report.md"
+    path.write_text(_markdown(table, drop, facts, plot.name), encoding="utf-8")
+    return path
+
+
+def drop_line(drop: Drop) -> str:
+    """One sentence: the drop, its interval and the two rates it compares."""
+    return (
+        f"escalation drop, first day → last day: {drop.value:.0%} "
+        f"({drop.confidence:.0%} bootstrap interval {drop.low:.0%} … {drop.high:.0%}; "
+        f"escalation rate {drop.first_rate:.0%} → {drop.last_rate:.0%}, "
+        f"{drop.resamples} resamples)"
+    )
+
+
+def _markdown(table: list[DayStats], drop: Drop, facts: RunFacts, plot: str) -> str:
+    header = "| " + " | ".join(title for _, title in COLUMNS) + " |"
+    rule = "|" + " --- |" * len(COLUMNS)
+    rows = [
+        "| " + " | ".join(str(getattr(stats, name)) for name, _ in COLUMNS) + " |"
+        for stats in table
+    ]
+    policy = ", ".join(f"{key}={value}" for key, value in sorted(facts.policy.items()))
+    lines = [
+        "# caseloop demo report",
+        "",
+        f"Run at {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M} UTC: {facts.days} simulated days, "
+        f"{facts.conversations_per_day} conversations a day, {facts.seconds:.0f} s.",
+        "",
+        "## Day by day",
+        "",
+        header,
+        rule,
+        *rows,
+        "",
+        f"**{drop_line(drop)}.**",
+        "",
+        "The drop is 1 − (last day's escalation rate / first day's); the interval resamples each "
+        "day's conversations with replacement (percentile bootstrap).",
+        "",
+        f"![escalations and bot answers by day]({plot})",
+        "",
+        "## How this run was set up",
+        "",
+        f"- Verdict calibration: {facts.calibration}",
+        f"- Verdict policy: {policy or '(retrieval defaults)'}",
+        f"- Learning each night: {facts.learning}",
+        f"- Helpdesk (django-helpdesk): {facts.helpdesk_url}",
+        f"- caseloop service: {facts.service_url}",
+        "- A bot answer counts as right when the case it answered from was learned from a "
+        "conversation with the same Bitext intent.",
+        "- Customers asking for a person (`contact_human_agent`) are always handed over.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def plot_days(table: list[DayStats], path: Path) -> Path:
+    """Stacked bars per day (escalated, answered right, answered wrong) and the escalation rate."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: write files only
+    import matplotlib.pyplot as plt
+
+    days = [stats.day for stats in table]
+    escalated = [stats.escalations for stats in table]
+    right = [stats.answered_right for stats in table]
+    wrong = [stats.answered_wrong for stats in table]
+    figure, axes = plt.subplots(figsize=(7, 4), dpi=120)
+    axes.bar(days, escalated, color="#d62728", label="escalated to an agent")
+    axes.bar(days, right, bottom=escalated, color="#2ca02c", label="bot answered, right")
+    base = [e + r for e, r in zip(escalated, right, strict=True)]
+    axes.bar(days, wrong, bottom=base, color="#ff7f0e", label="bot answered, wrong")
+    axes.set_xlabel("simulated day")
+    axes.set_ylabel("conversations")
+    axes.set_xticks(days)
+    rate = axes.twinx()
+    rate.plot(days, [s.escalation_rate for s in table], color="black", marker="o")
+    rate.set_ylim(0, 1.05)
+    rate.set_ylabel("escalation rate (line)")
+    axes.legend(loc="lower left", fontsize="small")
+    axes.set_title("caseloop demo: escalations drop as resolved cases are learned")
+    figure.tight_layout()
+    figure.savefig(path)
+    plt.close(figure)
+    return path

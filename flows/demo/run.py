@@ -1,0 +1,110 @@
+"""`run_demo`: start the stack, play the days, print the table and write the report.
+
+The embedded defaults throughout: a SQLite store and an embedded Qdrant index under the demo's
+state folder (emptied at the start of each run), a real django-helpdesk and the caseloop service
+on loopback, Prefect in local mode for the nightly learning.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+
+from flows.demo import display
+from flows.demo.drop import Drop, escalation_drop
+from flows.demo.errors import InvariantBroken
+from flows.demo.ledger import DayStats
+from flows.demo.report import RunFacts, write_report
+from flows.demo.sample import load_sample
+from flows.demo.simulation import RunRecord, Simulation, fresh_dir, progress_bars
+from flows.demo.stack import Ports, Stack
+
+
+@dataclass(frozen=True, slots=True)
+class DemoOptions:
+    """What `caseloop demo` was asked to do."""
+
+    days: int = 4
+    conversations: int = 40
+    state_dir: Path = Path(".caseloop/demo")
+    report_dir: Path = Path("reports/demo")
+    helpdesk_port: int = 8801
+    service_port: int = 8700
+    keep_running: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class DemoResult:
+    """The run's figures, where its report went, and whether the loop kept its promises."""
+
+    table: list[DayStats]
+    drop: Drop
+    report: Path
+    problems: list[str] = field(default_factory=list)
+    case_count: int = 0
+
+
+def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult:
+    """Run the whole demo; raises `DemoError` (with a message for the terminal) when it cannot."""
+    import retrieval
+
+    console = console or Console()
+    started = time.monotonic()
+    sample = load_sample()
+    days = sample.schedule(options.days, options.conversations)
+    state = fresh_dir(options.state_dir)
+    ports = Ports(helpdesk=options.helpdesk_port, service=options.service_port)
+    console.print(
+        f"caseloop demo: {options.days} simulated days × {options.conversations} conversations "
+        f"(Bitext customer-support sample, CDLA-Sharing-1.0); state in {state}"
+    )
+    with progress_bars() as progress, Stack(state, ports) as stack:
+        index = retrieval.open_index(state / "index")
+        simulation = Simulation(stack, index, progress)
+        try:
+            outcome = simulation.run(days, sample.calibration)
+            result = _finish(options, outcome, stack, time.monotonic() - started, index)
+            progress.stop()
+            display.summary(console, result, outcome, stack)
+            if options.keep_running:
+                display.keep_running(console, stack, simulation, sample.calibration)
+        finally:
+            simulation.close()
+            _close(index)
+    if result.problems:
+        raise InvariantBroken("; ".join(result.problems))
+    return result
+
+
+def _finish(
+    options: DemoOptions, outcome: RunRecord, stack: Stack, seconds: float, index: Any
+) -> DemoResult:
+    ledger = outcome.ledger
+    table = ledger.table()
+    first, last = ledger.day(table[0].day), ledger.day(table[-1].day)
+    drop = escalation_drop(
+        [o.action == "escalated" for o in first], [o.action == "escalated" for o in last]
+    )
+    calibration = outcome.calibration
+    facts = RunFacts(
+        days=options.days,
+        conversations_per_day=options.conversations,
+        calibration=calibration.description if calibration else "not calibrated",
+        policy=calibration.policy if calibration else {},
+        helpdesk_url=stack.helpdesk.url,
+        service_url=stack.service_url,
+        learning=outcome.learning,
+        seconds=seconds,
+    )
+    report = write_report(options.report_dir, table, drop, facts)
+    return DemoResult(table, drop, report, list(outcome.problems), int(index.count()))
+
+
+def _close(index: object) -> None:
+    close = getattr(index, "close", None)
+    if callable(close):
+        close()
