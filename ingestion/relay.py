@@ -1,0 +1,319 @@
+"""The outbox relay: delivers escalations to the ticketing system, exactly one ticket each.
+
+For each claimed row (see `ingestion.outbox`) the relay decides between three actions:
+
+* the conversation has an open ticket in the mirror → add an internal bot note to it;
+* an earlier attempt of this row may have reached the system, or the conversation has history →
+  look the ticket up by external conversation id first: django-helpdesk ignores idempotency keys
+  and can answer 500 *after* committing, so a retry must re-read before it writes. A ticket we
+  did not know and that this row may have created is adopted as this row's own; any other open
+  ticket gets a note;
+* otherwise create the ticket (with the idempotency key for systems that honour it).
+
+Notes carry a marker naming their escalation; a retried note first checks that the marker is not
+already on the ticket, so relay crashes do not duplicate notes. The mirror row, the escalation's
+state and the outbox row are then written in one transaction.
+
+Clock, sleep and randomness are injectable: tests fast-forward time and never really wait.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import logging
+import os
+import random
+import socket
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from ingestion import outbox
+from ingestion.errors import TicketingRejected, TicketingUnavailable
+from ingestion.escalations import OPEN_STATUSES, TOPIC_CREATE, TOPIC_NOTE, EscalationRequest
+from ingestion.outbox import OutboxItem, RetryPolicy
+from ingestion.schema import Escalation, Ticket, TicketEvent
+from ingestion.settings import IngestionSettings
+from ingestion.store import Store
+from ingestion.ticket_body import marker, note_text, ticket_body, ticket_title
+from ingestion.ticketing import NewTicket, TicketingAdapter, TicketStatus
+
+log = logging.getLogger(__name__)
+
+TOPICS = (TOPIC_CREATE, TOPIC_NOTE)
+#: Canonical remote status → mirror status (see `ingestion.schema.Ticket.status`).
+MIRROR_STATUS: dict[TicketStatus, str] = {
+    "open": "escalated",
+    "pending": "escalated",
+    "reopened": "reopened",
+    "resolved": "resolved",
+    "closed": "closed",
+    "duplicate": "closed",
+    "deleted": "deleted",
+}
+
+
+class _RowVanished(Exception):
+    """The escalation behind an outbox row no longer exists."""
+
+
+@dataclass(frozen=True, slots=True)
+class RelayReport:
+    """What one drain (or a whole run) did."""
+
+    delivered: int = 0
+    retried: int = 0
+    dead: int = 0
+
+    def __add__(self, other: RelayReport) -> RelayReport:
+        return RelayReport(
+            self.delivered + other.delivered, self.retried + other.retried, self.dead + other.dead
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class _Context:
+    request: EscalationRequest
+    previous: EscalationRequest | None
+    open_ticket: str | None  # external id of the conversation's open mirrored ticket
+    known_tickets: frozenset[str]
+    has_history: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Delivered:
+    external_id: str
+    url: str | None = None
+    title: str | None = None
+    status: TicketStatus | None = None  # None: a note on a ticket whose status we did not read
+    raw_status: str | None = None
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Relay:
+    """Claims outbox rows and delivers them through a ticketing adapter."""
+
+    def __init__(
+        self,
+        store: Store,
+        adapter: TicketingAdapter,
+        settings: IngestionSettings,
+        *,
+        clock: Callable[[], dt.datetime] = _utcnow,
+        sleep: Callable[[float], None] = time.sleep,
+        rng: random.Random | None = None,
+        owner: str | None = None,
+    ) -> None:
+        self.store, self.adapter, self.settings = store, adapter, settings
+        self.clock, self.sleep = clock, sleep
+        self.rng = rng or random.Random()
+        self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self.policy = RetryPolicy.from_settings(settings)
+
+    def round(self, stop: threading.Event | None = None) -> tuple[RelayReport, int]:
+        """Claim one batch and deliver it; returns the report and how many rows were claimed."""
+        items = outbox.claim(
+            self.store,
+            self.owner,
+            now=self.clock(),
+            lease_seconds=self.settings.relay_lease_seconds,
+            limit=self.settings.relay_batch_size,
+            topics=TOPICS,
+        )
+        report = RelayReport()
+        for index, item in enumerate(items):
+            if stop is not None and stop.is_set():
+                outbox.release(self.store, items[index:])
+                break
+            report += self.process(item)
+        return report, len(items)
+
+    def drain(self, *, wait: bool = False, stop: threading.Event | None = None) -> RelayReport:
+        """Deliver every due row. With ``wait``, also wait out retries until nothing is pending."""
+        report = RelayReport()
+        while stop is None or not stop.is_set():
+            done, claimed = self.round(stop)
+            report += done
+            if claimed:
+                continue
+            due = outbox.next_due(self.store, topics=TOPICS)
+            if not wait or due is None:
+                break
+            self.sleep(max((due - self.clock()).total_seconds(), 0.0) + 0.001)
+        return report
+
+    def run(self, stop: threading.Event) -> RelayReport:
+        """The long-running worker: drain, idle for the poll interval, until ``stop`` is set."""
+        report = RelayReport()
+        while not stop.is_set():
+            done, claimed = self.round(stop)
+            report += done
+            if not claimed:
+                stop.wait(self.settings.relay_poll_interval)
+        return report
+
+    def process(self, item: OutboxItem) -> RelayReport:
+        """Deliver one claimed row and record the outcome."""
+        try:
+            context = self._context(item)
+            delivered = self._deliver(item, context)
+        except TicketingUnavailable as exc:
+            return self._failed(item, f"unavailable: {exc}", retry_after=exc.retry_after)
+        except (TicketingRejected, _RowVanished) as exc:
+            return self._failed(item, f"rejected: {exc}", permanent=True)
+        except Exception as exc:  # an adapter bug must not kill the relay; the row is retried
+            log.exception("delivering outbox row %s failed", item.id)
+            return self._failed(item, f"{type(exc).__name__}: {exc}")
+        self._record(item, context, delivered)
+        return RelayReport(delivered=1)
+
+    def _context(self, item: OutboxItem) -> _Context:
+        with self.store.transaction() as tx:
+            row = tx.get(Escalation, item.payload["escalation_id"])
+            if row is None:
+                raise _RowVanished(f"escalation {item.payload['escalation_id']} does not exist")
+            previous_id = item.payload.get("previous_escalation_id")
+            previous = tx.get(Escalation, previous_id) if previous_id else None
+            tickets = tx.execute(
+                select(Ticket.external_id, Ticket.status)
+                .where(Ticket.session_id == row.session_id, Ticket.source == self.adapter.source)
+                .order_by(Ticket.id.desc())
+            ).all()
+            history = tx.scalars(
+                select(Escalation.id)
+                .where(Escalation.session_id == row.session_id, Escalation.id != row.id)
+                .limit(1)
+            ).first()
+            return _Context(
+                request=EscalationRequest.model_validate(row.payload),
+                previous=EscalationRequest.model_validate(previous.payload) if previous else None,
+                open_ticket=next((t for t, s in tickets if s in OPEN_STATUSES), None),
+                known_tickets=frozenset(t for t, _ in tickets),
+                has_history=history is not None,
+            )
+
+    def _deliver(self, item: OutboxItem, context: _Context) -> _Delivered:
+        if context.open_ticket is not None:
+            return self._note(item, context, context.open_ticket)
+        may_exist = item.attempts > 1 or context.has_history
+        if may_exist and self.adapter.capabilities.find_by_conversation:
+            remote = self.adapter.find_by_conversation(context.request.session_id)
+            if remote is not None and MIRROR_STATUS[remote.status] in OPEN_STATUSES:
+                found = _Delivered(
+                    remote.id, remote.url, remote.title, remote.status, remote.raw_status
+                )
+                if remote.id not in context.known_tickets and item.attempts > 1:
+                    return found  # this row's own earlier attempt created it (500 after commit)
+                note = self._note(item, context, remote.id)
+                return _Delivered(
+                    remote.id, remote.url, remote.title, remote.status, note.raw_status
+                )
+        return self._create(item, context)
+
+    def _create(self, item: OutboxItem, context: _Context) -> _Delivered:
+        request = context.request
+        remote = self.adapter.create_ticket(
+            NewTicket(
+                idempotency_key=item.idempotency_key,
+                external_conversation_id=request.session_id,
+                tenant=request.tenant or "default",
+                title=ticket_title(request),
+                body=ticket_body(request, item.idempotency_key),
+                customer_email=request.customer.email,
+                customer_name=request.customer.name,
+                payload={"escalation_id": item.idempotency_key, **request.canonical()},
+            )
+        )
+        return _Delivered(remote.id, remote.url, remote.title, remote.status, remote.raw_status)
+
+    def _note(self, item: OutboxItem, context: _Context, ticket_id: str) -> _Delivered:
+        tag = marker(item.idempotency_key)
+        if item.attempts > 1:  # an earlier attempt may have added it before failing
+            ticket = self.adapter.get_ticket(ticket_id)
+            if any(tag in comment.body for comment in ticket.comments):
+                return _Delivered(ticket_id)
+        body = note_text(context.request, context.previous, item.idempotency_key)
+        self.adapter.add_comment(ticket_id, body, public=False)
+        return _Delivered(ticket_id)
+
+    def _record(self, item: OutboxItem, context: _Context, delivered: _Delivered) -> None:
+        now = self.clock()
+        with self.store.transaction() as tx:
+            ticket = tx.scalars(
+                select(Ticket).where(
+                    Ticket.source == self.adapter.source,
+                    Ticket.external_id == delivered.external_id,
+                )
+            ).first()
+            status = MIRROR_STATUS[delivered.status] if delivered.status else None
+            if ticket is None:
+                ticket = Ticket(
+                    source=self.adapter.source,
+                    external_id=delivered.external_id,
+                    session_id=context.request.session_id,
+                    tenant=context.request.tenant or "default",
+                    url=delivered.url,
+                    title=delivered.title,
+                    status=status or "escalated",
+                    raw_status=delivered.raw_status,
+                    customer_name=context.request.customer.name,
+                    customer_email=context.request.customer.email,
+                    created_at=now,
+                )
+                tx.add(ticket)
+                tx.flush()
+                tx.add(_event(ticket.id, None, ticket.status, now))
+            elif status is not None and status != ticket.status:
+                tx.add(_event(ticket.id, ticket.status, status, now))
+                ticket.status, ticket.raw_status = status, delivered.raw_status
+            escalation = tx.get(Escalation, item.idempotency_key)
+            if escalation is not None:
+                escalation.state, escalation.ticket_id = "delivered", ticket.id
+                escalation.delivered_at, escalation.last_error = now, None
+            outbox.complete(tx, item, now=now)
+
+    def _failed(
+        self,
+        item: OutboxItem,
+        error: str,
+        *,
+        retry_after: float | None = None,
+        permanent: bool = False,
+    ) -> RelayReport:
+        now = self.clock()
+        with self.store.transaction() as tx:
+            outcome = outbox.fail(
+                tx,
+                item,
+                error=error,
+                now=now,
+                policy=self.policy,
+                rng=self.rng,
+                retry_after=retry_after,
+                permanent=permanent,
+            )
+            escalation = tx.get(Escalation, item.idempotency_key)
+            if escalation is not None:
+                escalation.last_error = error
+                if outcome == "dead":
+                    escalation.state = "dead"
+        log.warning("outbox row %s: %s (%s)", item.id, error, outcome)
+        return RelayReport(retried=1) if outcome == "retry" else RelayReport(dead=1)
+
+
+def _event(ticket_id: int, before: str | None, after: str, now: dt.datetime) -> TicketEvent:
+    return TicketEvent(
+        ticket_id=ticket_id,
+        from_status=before,
+        to_status=after,
+        cause="relay",
+        occurred_at=now,
+        recorded_at=now,
+    )
