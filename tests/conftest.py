@@ -17,8 +17,11 @@ import pytest
 from sqlalchemy import create_engine, text
 from sqlalchemy.engine import make_url
 
+from flows.helpdesk import HelpdeskServer
+from ingestion.adapters.helpdesk import HelpdeskAdapter
 from ingestion.schema import Base
 from ingestion.store import Store, open_store
+from tests.support.loopback import free_port
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
@@ -79,3 +82,24 @@ def postgres_store(postgres_url: str) -> Iterator[Store]:
 def store(request: pytest.FixtureRequest) -> Store:
     """The contract fixture: every test using it runs on SQLite and on PostgreSQL."""
     return request.getfixturevalue(f"{request.param}_store")  # type: ignore[no-any-return]
+
+
+# -- the real django-helpdesk (owner: helpdesk) -------------------------------------------------
+@pytest.fixture(scope="session")
+def helpdesk(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HelpdeskServer]:
+    """One real django-helpdesk on loopback for the whole session (tests share its tickets).
+
+    Its migrated template database is cached in the user's cache folder, so after the first run
+    it starts in about half a second. Tests using it are marked ``@pytest.mark.helpdesk``.
+    """
+    server = HelpdeskServer(tmp_path_factory.mktemp("helpdesk"), free_port())
+    with server:
+        yield server
+
+
+@pytest.fixture
+def helpdesk_adapter(helpdesk: HelpdeskServer) -> Iterator[HelpdeskAdapter]:
+    """A fresh `HelpdeskAdapter` on the session's helpdesk."""
+    adapter = HelpdeskAdapter(helpdesk.url, helpdesk.token, queue=helpdesk.queue_id)
+    yield adapter
+    adapter.close()

@@ -1,0 +1,311 @@
+"""django-helpdesk (2.6) driven over its REST API (``/helpdesk/api/``, DRF token auth).
+
+Mapping (see ``docs/helpdesk.md`` for the reasons and costs):
+
+- statuses 1 Open → open, 2 Reopened → reopened, 3 Resolved → resolved, 4 Closed → closed,
+  5 Duplicate → duplicate; ``on_hold`` on an open or reopened ticket reads as pending. Status
+  changes are follow-ups carrying ``new_status`` (history and webhooks, unlike a PATCH).
+- comments are follow-ups; only ``public: true`` reads as public (default-deny). The "Ticket
+  Opened" follow-up repeats the description and is reported as an internal bot comment, and
+  follow-ups without text (pure status changes) are not comments at all.
+- the helpdesk ignores idempotency keys and cannot filter by conversation, so the description
+  ends with a footer: marker lines (conversation id, idempotency key, tenant) and a fenced JSON
+  copy of the escalation payload. `find_by_conversation` reads the marker, scanning only tickets
+  newer than the ones this adapter has already indexed.
+- there are no ticket timestamps: ``updated_at`` is the newest follow-up date, and
+  `list_updated_since` reads every ticket (the API has no "updated since" filter).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import math
+import re
+import threading
+from typing import Literal
+from urllib.parse import quote, unquote
+
+import httpx
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+from ingestion.adapters.http import JsonApi, TicketNotFound
+from ingestion.errors import TicketingRejected
+from ingestion.ticketing import (
+    Capabilities,
+    NewTicket,
+    RemoteComment,
+    RemoteTicket,
+    TicketStatus,
+)
+
+SYSTEM = "django-helpdesk"
+STATUS_NAMES: dict[int, TicketStatus] = {
+    1: "open",
+    2: "reopened",
+    3: "resolved",
+    4: "closed",
+    5: "duplicate",
+}
+STATUS_CODES: dict[TicketStatus, int] = {name: code for code, name in STATUS_NAMES.items()}
+OPENING_TITLE = "Ticket Opened"
+MARKER_RE = re.compile(r"^caseloop-conversation: (\S+)$", re.MULTILINE)
+FOOTER_RULE = "\n\n---\n"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="ignore", frozen=True)
+
+
+class FollowUpJson(_Model):
+    """A follow-up as ``/api/followups/`` and ``followup_set`` return it."""
+
+    id: int
+    ticket: int
+    user: int | None = None
+    title: str | None = None
+    comment: str | None = None
+    public: bool | None = None
+    new_status: Literal[1, 2, 3, 4, 5] | None = None
+    date: AwareDatetime
+
+
+class TicketJson(_Model):
+    """A ticket as ``/api/tickets/`` returns it."""
+
+    id: int
+    queue: int
+    title: str
+    description: str | None = None
+    submitter_email: str | None = None
+    status: Literal[1, 2, 3, 4, 5]
+    on_hold: bool = False
+    followup_set: list[FollowUpJson] = []
+
+
+class TicketPageJson(_Model):
+    """One page of DRF's ``PageNumberPagination``."""
+
+    count: int
+    results: list[TicketJson]
+
+
+def render_footer(ticket: NewTicket) -> str:
+    """The machine-readable tail of a ticket description (marker lines + payload copy)."""
+    payload = json.dumps(ticket.payload, sort_keys=True, separators=(",", ":"), default=str)
+    return (
+        f"{FOOTER_RULE}caseloop-conversation: {quote(ticket.external_conversation_id, safe='')}\n"
+        f"caseloop-idempotency-key: {ticket.idempotency_key}\n"
+        f"caseloop-tenant: {quote(ticket.tenant, safe='')}\n"
+        f"```caseloop-escalation\n{payload}\n```\n"
+    )
+
+
+def conversation_marker(description: str | None) -> str | None:
+    """The conversation id in a description's footer; the last marker wins (the footer is last)."""
+    matches = MARKER_RE.findall(description or "")
+    return unquote(matches[-1]) if matches else None
+
+
+def _status(ticket: TicketJson) -> TicketStatus:
+    if ticket.on_hold and ticket.status in (1, 2):
+        return "pending"
+    return STATUS_NAMES[ticket.status]
+
+
+def _comment(followup: FollowUpJson, opening: bool) -> RemoteComment:
+    return RemoteComment(
+        id=str(followup.id),
+        body=followup.comment or "",
+        visibility="public" if followup.public is True and not opening else "internal",
+        author=None if followup.user is None else str(followup.user),
+        author_role="bot" if opening else ("agent" if followup.user is not None else "unknown"),
+        created_at=followup.date.astimezone(dt.UTC),
+    )
+
+
+def _ticket_id(ticket_id: str) -> int:
+    if not ticket_id.isdigit():
+        raise TicketingRejected(f"ticket id {ticket_id!r} is not a django-helpdesk id (an integer)")
+    return int(ticket_id)
+
+
+class HelpdeskAdapter:
+    """A `TicketingAdapter` for django-helpdesk; ``base_url`` is the site root (not the API)."""
+
+    source = "helpdesk"
+    capabilities = Capabilities(
+        webhooks=True,
+        server_side_updated_since=False,
+        idempotency_key_header=False,
+        find_by_conversation=True,
+    )
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        queue: int,
+        timeout: float = 10.0,
+        transport: httpx.BaseTransport | None = None,
+        priority: int = 3,
+        page_size: int = 100,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self.queue = queue
+        self.priority = priority
+        self.page_size = page_size
+        self._api = JsonApi(
+            SYSTEM,
+            f"{self.base_url}/helpdesk/api/",
+            headers={"Authorization": f"Token {token}", "Accept": "application/json"},
+            timeout=timeout,
+            transport=transport,
+        )
+        # conversation id → newest ticket id seen, and the highest ticket id indexed so far.
+        self._by_conversation: dict[str, int] = {}
+        self._indexed_up_to = 0
+        self._lock = threading.Lock()
+
+    # -- reading ---------------------------------------------------------------------------
+    def ticket_url(self, ticket_id: int | str) -> str:
+        """The staff page of a ticket."""
+        return f"{self.base_url}/helpdesk/tickets/{ticket_id}/"
+
+    def _remote(self, ticket: TicketJson) -> RemoteTicket:
+        followups = sorted(ticket.followup_set, key=lambda f: (f.date, f.id))
+        opening_id = next(
+            (
+                f.id
+                for f in followups
+                if f.title == OPENING_TITLE and f.comment == ticket.description
+            ),
+            None,
+        )
+        comments = tuple(_comment(f, f.id == opening_id) for f in followups if f.comment)
+        return RemoteTicket(
+            id=str(ticket.id),
+            status=_status(ticket),
+            raw_status=str(ticket.status) + (" on_hold" if ticket.on_hold else ""),
+            title=ticket.title,
+            url=self.ticket_url(ticket.id),
+            external_conversation_id=conversation_marker(ticket.description),
+            customer_email=ticket.submitter_email or None,
+            updated_at=followups[-1].date.astimezone(dt.UTC) if followups else None,
+            comments=comments,
+        )
+
+    def get_ticket(self, ticket_id: str) -> RemoteTicket:
+        """One ticket with its follow-ups; `TicketNotFound` if it does not exist."""
+        return self._remote(self._api.call("GET", f"tickets/{_ticket_id(ticket_id)}/", TicketJson))
+
+    def _page(self, number: int | Literal["last"]) -> TicketPageJson:
+        params = {"page": number, "page_size": self.page_size}
+        return self._api.call("GET", "tickets/", TicketPageJson, params=params)
+
+    def _all_tickets(self) -> list[TicketJson]:
+        first = self._page(1)
+        tickets = list(first.results)
+        for number in range(2, math.ceil(first.count / self.page_size) + 1):
+            tickets.extend(self._page(number).results)
+        return tickets
+
+    def list_updated_since(
+        self, since: dt.datetime, after_id: str | None, limit: int
+    ) -> list[RemoteTicket]:
+        """Tickets with ``(updated_at, id) >= (since, after_id)``, ids compared as integers.
+
+        Reads every ticket: the API has neither timestamps nor an "updated since" filter.
+        """
+        if since.tzinfo is None:
+            raise TicketingRejected("since: a zone-aware UTC time is required")
+        floor = (since, -1 if after_id is None else _ticket_id(after_id))
+        remote = [self._remote(t) for t in self._all_tickets()]
+        keyed = [(r.updated_at, int(r.id), r) for r in remote if r.updated_at is not None]
+        chosen = sorted((k for k in keyed if (k[0], k[1]) >= floor), key=lambda k: (k[0], k[1]))
+        return [r for _, _, r in chosen[:limit]]
+
+    # -- conversation lookup ---------------------------------------------------------------
+    def _index(self, ticket: TicketJson) -> None:
+        conversation = conversation_marker(ticket.description)
+        if conversation is not None:
+            known = self._by_conversation.get(conversation, 0)
+            self._by_conversation[conversation] = max(known, ticket.id)
+        self._indexed_up_to = max(self._indexed_up_to, ticket.id)
+
+    def _scan_new(self) -> dict[int, TicketJson]:
+        """Index tickets newer than the watermark, reading pages from the last one backwards."""
+        newest = self._page("last")
+        seen: dict[int, TicketJson] = {}
+        last = math.ceil(newest.count / self.page_size)
+        for number in range(last, 0, -1):
+            results = newest.results if number == last else self._page(number).results
+            fresh = [t for t in results if t.id > self._indexed_up_to]
+            seen.update((t.id, t) for t in fresh)
+            if len(fresh) < len(results):
+                break  # ids ascend: everything on earlier pages is already indexed
+        for ticket in sorted(seen.values(), key=lambda t: t.id):
+            self._index(ticket)
+        return seen
+
+    def find_by_conversation(self, conversation_id: str) -> RemoteTicket | None:
+        """The newest ticket whose footer names ``conversation_id``, or None."""
+        with self._lock:
+            for _ in range(2):
+                seen = self._scan_new()
+                ticket_id = self._by_conversation.get(conversation_id)
+                if ticket_id is None:
+                    return None
+                if ticket_id in seen:
+                    return self._remote(seen[ticket_id])
+                try:
+                    return self.get_ticket(str(ticket_id))
+                except TicketNotFound:
+                    # Deleted since we indexed it: forget everything and read the helpdesk again.
+                    self._by_conversation.clear()
+                    self._indexed_up_to = 0
+            return None
+
+    # -- writing ---------------------------------------------------------------------------
+    def create_ticket(self, ticket: NewTicket) -> RemoteTicket:
+        """Create a ticket whose description ends with the conversation marker and payload."""
+        body = {
+            "queue": self.queue,
+            "title": ticket.title,
+            "description": ticket.body + render_footer(ticket),
+            "priority": self.priority,
+        }
+        if ticket.customer_email:
+            body["submitter_email"] = ticket.customer_email
+        created = self._api.call("POST", "tickets/", TicketJson, json=body)
+        with self._lock:
+            self._index(created)
+        return self._remote(created)
+
+    def add_comment(self, ticket_id: str, body: str, *, public: bool) -> RemoteComment:
+        """A follow-up; never sends ``title`` (the helpdesk would rename the ticket)."""
+        if not body.strip():
+            raise TicketingRejected("comment: an empty comment cannot be added")
+        data = {"ticket": _ticket_id(ticket_id), "comment": body, "public": public}
+        followup = self._api.call("POST", "followups/", FollowUpJson, json=data)
+        return _comment(followup, opening=False)
+
+    def set_status(self, ticket_id: str, status: TicketStatus) -> None:
+        """Change status through a follow-up (history + webhook); pending is ``on_hold``."""
+        number = _ticket_id(ticket_id)
+        if status == "deleted":
+            self._api.request("DELETE", f"tickets/{number}/")
+            return
+        if status == "pending":
+            self._api.request("PATCH", f"tickets/{number}/", json={"on_hold": True})
+            return
+        if status not in STATUS_CODES:
+            raise TicketingRejected(f"status: {status!r} has no django-helpdesk equivalent")
+        data = {"ticket": number, "new_status": STATUS_CODES[status], "public": False}
+        self._api.call("POST", "followups/", FollowUpJson, json=data)
+        if status in ("open", "reopened"):
+            self._api.request("PATCH", f"tickets/{number}/", json={"on_hold": False})
+
+    def close(self) -> None:
+        self._api.close()
