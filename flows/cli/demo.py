@@ -14,10 +14,19 @@ from flows.cli.app import app
 @app.command("demo")
 def demo(
     days: Annotated[
-        int, typer.Option(min=2, max=6, help="Simulated days (the sample holds 6).")
+        int,
+        typer.Option(
+            min=2, max=6, envvar="CASELOOP_DEMO_DAYS", help="Simulated days (the sample holds 6)."
+        ),
     ] = 4,
     conversations: Annotated[
-        int, typer.Option(min=1, max=80, help="Customer conversations a day (at most 80).")
+        int,
+        typer.Option(
+            min=1,
+            max=80,
+            envvar="CASELOOP_DEMO_CONVERSATIONS",
+            help="Customer conversations a day (at most 80).",
+        ),
     ] = 40,
     report: Annotated[
         Path, typer.Option("--report", help="Folder for the Markdown report and plots.")
@@ -26,9 +35,15 @@ def demo(
         Path,
         typer.Option(help="Folder for the demo's store, index and helpdesk (emptied first)."),
     ] = Path(".caseloop/demo"),
-    helpdesk_port: Annotated[int, typer.Option(help="Loopback port of the helpdesk.")] = 8801,
+    helpdesk_port: Annotated[
+        int,
+        typer.Option(envvar="CASELOOP_DEMO_HELPDESK_PORT", help="Loopback port of the helpdesk."),
+    ] = 8801,
     service_port: Annotated[
-        int, typer.Option(help="Loopback port of the caseloop service.")
+        int,
+        typer.Option(
+            envvar="CASELOOP_DEMO_SERVICE_PORT", help="Loopback port of the caseloop service."
+        ),
     ] = 8700,
     keep_running: Annotated[
         bool,

@@ -56,8 +56,9 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
     started = time.monotonic()
     sample = load_sample()
     days = sample.schedule(options.days, options.conversations)
-    state = fresh_dir(options.state_dir)
     ports = Ports(helpdesk=options.helpdesk_port, service=options.service_port)
+    ports.check()  # before emptying the state folder: a running demo may be using it
+    state = fresh_dir(options.state_dir)
     console.print(
         f"caseloop demo: {options.days} simulated days × {options.conversations} conversations "
         f"(Bitext customer-support sample, CDLA-Sharing-1.0); state in {state}"

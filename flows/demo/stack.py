@@ -36,6 +36,11 @@ class Ports:
     helpdesk: int
     service: int
 
+    def check(self) -> None:
+        """Raise `PortInUse` when either port is taken."""
+        ensure_free(self.helpdesk, "the helpdesk", "--helpdesk-port")
+        ensure_free(self.service, "the caseloop service", "--service-port")
+
 
 def ensure_free(port: int, what: str, option: str) -> None:
     """Raise `PortInUse` when something already listens on 127.0.0.1:``port``."""
@@ -79,8 +84,7 @@ class Stack:
         self.stop()
 
     def start(self) -> None:
-        ensure_free(self.ports.helpdesk, "the helpdesk", "--helpdesk-port")
-        ensure_free(self.ports.service, "the caseloop service", "--service-port")
+        self.ports.check()
         self.data_dir.mkdir(parents=True, exist_ok=True)
         token = secrets.token_urlsafe(24)
         self._start_helpdesk(token)
