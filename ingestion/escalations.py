@@ -26,7 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from ingestion.errors import IdempotencyConflict, InvalidEscalation, NotFound
+from ingestion.errors import IdempotencyConflict, InvalidEscalation, NotFound, StoreError
 from ingestion.schema import Escalation, OutboxRow, Ticket
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
@@ -233,12 +233,14 @@ def escalate(
             row = _insert(tx, request, payload, digest, clock())
             tx.flush()
             return _view(tx, row)
-    except IntegrityError:
+    except IntegrityError as exc:
         # A concurrent request with the same key committed first: answer as a replay.
         with store.transaction() as tx:
             existing = tx.get(Escalation, request.idempotency_key)
             if existing is None:
-                raise
+                raise StoreError(
+                    f"storing escalation {request.idempotency_key} failed: {exc.orig}"
+                ) from exc
             return _replay(tx, existing, digest)
 
 

@@ -13,6 +13,7 @@ from ingestion import (
     IdempotencyConflict,
     IngestionSettings,
     NotFound,
+    StoreError,
     escalate,
     escalation_key,
     get_escalation,
@@ -137,7 +138,7 @@ def test_outbox_failure_leaves_no_escalation(store: Store) -> None:
                 created_at=T0,
             )
         )
-    with pytest.raises(Exception, match="(?i)unique|duplicate"):
+    with pytest.raises(StoreError, match=r"(?i)storing escalation .* failed: .*(unique|duplicate)"):
         escalate(store, request(escalation_payload()), settings=SETTINGS)
     assert rows(store) == (0, 1)
 
