@@ -1,0 +1,45 @@
+"""Bootstrap intervals: exact point values, intervals that contain them and shrink with n."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from evaluation.bootstrap import bootstrap_ratios, ratio
+from evaluation.errors import ReplayError
+
+
+def test_point_values_are_the_plain_ratios() -> None:
+    answered = np.array([1, 1, 1, 0, 0, 0, 0, 0, 0, 0], dtype=bool)
+    correct = np.array([1, 1, 0, 0, 0, 0, 0, 0, 0, 0], dtype=bool)
+    out = bootstrap_ratios({"drop": ratio(answered), "precision": ratio(correct, answered)})
+    assert out["drop"].value == pytest.approx(0.3)
+    assert out["drop"].n == 10
+    assert out["precision"].value == pytest.approx(2 / 3)
+    assert out["precision"].n == 3
+    for estimate in out.values():
+        assert estimate.low is not None
+        assert estimate.high is not None
+        assert estimate.low <= estimate.value <= estimate.high
+
+
+def test_interval_matches_the_binomial_width_and_shrinks() -> None:
+    rng = np.random.default_rng(1)
+    small = rng.random(100) < 0.4
+    large = rng.random(10_000) < 0.4
+    a = bootstrap_ratios({"p": ratio(small)}, rounds=4000)["p"]
+    b = bootstrap_ratios({"p": ratio(large)}, rounds=1000)["p"]
+    half_a = (a.high - a.low) / 2
+    expected = 1.96 * np.sqrt(a.value * (1 - a.value) / 100)
+    assert half_a == pytest.approx(expected, rel=0.15)
+    assert (b.high - b.low) < (a.high - a.low) / 5
+
+
+def test_undefined_ratios_and_mismatched_lengths() -> None:
+    out = bootstrap_ratios({"p": ratio(np.zeros(4, dtype=bool), np.zeros(4, dtype=bool))})
+    assert out["p"].value is None
+    assert out["p"].low is None
+    with pytest.raises(ReplayError):
+        bootstrap_ratios({"a": ratio(np.ones(3, dtype=bool)), "b": ratio(np.ones(4, dtype=bool))})
+    with pytest.raises(ReplayError):
+        ratio(np.ones(3, dtype=bool), np.ones(2, dtype=bool))
