@@ -22,8 +22,9 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import uuid
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import TypeVar
 
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
@@ -42,6 +43,7 @@ log = logging.getLogger(__name__)
 MESSAGE_NAMESPACE = uuid.UUID("6f1c2a3e-4b5d-5e6f-8a9b-0c1d2e3f4a5b")
 _EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 _ATTEMPTS = 5
+T = TypeVar("T")
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,6 +75,20 @@ def _comment_order(comment: RemoteComment) -> tuple[dt.datetime, int, str]:
     return (comment.created_at or _EPOCH, number, comment.id)
 
 
+def write_with_retry(store: Store, work: Callable[[Session], T], *, what: str) -> T:
+    """Run ``work`` in one transaction, redone on write conflicts (unique seq, deadlocks)."""
+    for attempt in range(1, _ATTEMPTS + 1):
+        try:
+            with store.transaction() as session:
+                return work(session)
+        except (IntegrityError, OperationalError) as exc:
+            # Two tickets of one session can race for the next seq on PostgreSQL; redo.
+            if attempt == _ATTEMPTS:
+                raise StoreError(f"{what} failed: {exc}") from exc
+            log.info("write conflict in %s, retrying (%s)", what, attempt)
+    raise AssertionError("unreachable")
+
+
 def apply_snapshot(
     store: Store,
     source: str,
@@ -83,16 +99,11 @@ def apply_snapshot(
     now: dt.datetime | None = None,
 ) -> ApplyResult:
     """Apply one snapshot in its own transaction (retried on write conflicts)."""
-    for attempt in range(1, _ATTEMPTS + 1):
-        try:
-            with store.transaction() as session:
-                return apply_in(session, source, remote, cause=cause, settings=settings, now=now)
-        except (IntegrityError, OperationalError) as exc:
-            # Two tickets of one session can race for the next seq on PostgreSQL; redo.
-            if attempt == _ATTEMPTS:
-                raise StoreError(f"applying ticket {source}:{remote.id} failed: {exc}") from exc
-            log.info("apply conflict on %s:%s, retrying (%s)", source, remote.id, attempt)
-    raise AssertionError("unreachable")
+    return write_with_retry(
+        store,
+        lambda session: apply_in(session, source, remote, cause=cause, settings=settings, now=now),
+        what=f"applying ticket {source}:{remote.id}",
+    )
 
 
 def apply_in(

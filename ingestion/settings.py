@@ -64,6 +64,10 @@ class IngestionSettings(BaseSettings):
         7.0, description="How long delivery ids are kept for dedupe."
     )
     # Webhook receiver and inbox worker (updates)
+    webhook_sources: list[str] = Field(
+        default_factory=list,
+        description="Sources accepted at POST /webhooks/{source} besides `ticketing`.",
+    )
     webhook_max_body_bytes: int = Field(
         1_000_000, description="Largest webhook body accepted (HTTP 413 above)."
     )
