@@ -1,1 +1,45 @@
-"""Resolved tickets become CASE_SUMMARY documents: detect, redact, summarise, tag, store, index."""
+"""Resolved tickets become CASE_SUMMARY documents: detect, redact, summarise, tag, store, index.
+
+    from ingestion.cases import learn
+    report = learn(store, adapter, index, settings, since=last_run)
+
+Learning is gated on resolution (resolved or closed, with at least one customer-visible agent
+comment), reversible (a reopened, deleted or duplicate ticket is retracted from the index and
+withdrawn in the store; resolving it again makes a new version), redacted before anything is
+hashed, stored or indexed, and cheap to re-run (content hashes: nothing unchanged is rewritten).
+"""
+
+from ingestion.cases.errors import IndexWriteFailed, LearningError, SummariserFailed
+from ingestion.cases.learning import CaseIndex, default_encoder, learn
+from ingestion.cases.note import write_note
+from ingestion.cases.redact import Redaction, Redactor
+from ingestion.cases.report import CaseOutcome, LearningReport
+from ingestion.cases.summariser import (
+    ExtractiveSummariser,
+    LlmSummariser,
+    Summariser,
+    build_summariser,
+)
+from ingestion.cases.tags import Encoder, Tagger, Vocabulary, tag_key
+
+__all__ = [
+    "CaseIndex",
+    "CaseOutcome",
+    "Encoder",
+    "ExtractiveSummariser",
+    "IndexWriteFailed",
+    "LearningError",
+    "LearningReport",
+    "LlmSummariser",
+    "Redaction",
+    "Redactor",
+    "Summariser",
+    "SummariserFailed",
+    "Tagger",
+    "Vocabulary",
+    "build_summariser",
+    "default_encoder",
+    "learn",
+    "tag_key",
+    "write_note",
+]

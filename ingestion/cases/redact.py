@@ -55,6 +55,16 @@ _SECRET_PARAM = re.compile(
 _RANDOM_SEGMENT = re.compile(r"^(?=.*\d)(?=.*[A-Za-z])[A-Za-z0-9_-]{20,}$")
 
 
+Known = str | Iterable[str | None] | None
+"""One known value of the customer's, several, or none."""
+
+
+def _known(value: Known) -> list[str]:
+    values = [value] if isinstance(value, str) else list(value or ())
+    # Longest first: the full name is replaced before its parts.
+    return sorted({v.strip() for v in values if v and v.strip()}, key=lambda v: (-len(v), v))
+
+
 @dataclass(frozen=True, slots=True)
 class Finding:
     """One detected span of personal data."""
@@ -79,9 +89,13 @@ class Redactor:
     regions: tuple[str, ...] = ("US", "GB", "DE", "FR")
 
     def redact(
-        self, text: str, *, customer_name: str | None = None, customer_email: str | None = None
+        self, text: str, *, customer_name: Known = None, customer_email: Known = None
     ) -> Redaction:
-        """Replace every finding in ``text`` by its placeholder."""
+        """Replace every finding in ``text`` by its placeholder.
+
+        ``customer_name`` and ``customer_email`` take one value or several (a ticket and its
+        escalations may know the customer under more than one).
+        """
         kept = _resolve(self.find(text, customer_name=customer_name, customer_email=customer_email))
         pieces: list[str] = []
         cursor = 0
@@ -93,18 +107,19 @@ class Redactor:
         return Redaction("".join(pieces), dict(Counter(f.kind for f in kept)))
 
     def find(
-        self, text: str, *, customer_name: str | None = None, customer_email: str | None = None
+        self, text: str, *, customer_name: Known = None, customer_email: Known = None
     ) -> list[Finding]:
         """All findings in priority order (overlaps not yet resolved)."""
+        emails, names = _known(customer_email), _known(customer_name)
         findings = [
             *_urls(text),
-            *_known_email(text, customer_email),
+            *(f for email in emails for f in _known_email(text, email)),
             *_matches("EMAIL", _EMAIL, text),
             *_ibans(text),
             *_cards(text),
             *_ips(text),
             *self._phones(text),
-            *_known_name(text, customer_name),
+            *(f for name in names for f in _known_name(text, name)),
         ]
         return findings
 

@@ -1,0 +1,154 @@
+"""The store side of learning: versioned CASE_SUMMARY rows, the tag vocabulary, and detection.
+
+A case (one ticket) has versions 1, 2, …; at most one is ``active``. A new version withdraws
+the previous one (reason ``superseded``); a reopened, deleted or duplicate ticket withdraws its
+active version (reason ``reopened``, ``deleted``, ``duplicate``, …). ``indexed_hash`` records
+what the retrieval index holds, so an interrupted run repairs itself on the next one.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable
+
+from sqlalchemy import exists, func, or_, select
+from sqlalchemy.orm import Session
+
+from ingestion.cases.document import RESOLVED, CaseDocumentDraft
+from ingestion.cases.tags import Vocabulary, tag_key
+from ingestion.schema import CaseSummary, TagVocabulary, Ticket, TicketComment, TicketEvent
+
+#: Ticket statuses that withdraw a case immediately.
+WITHDRAWING = ("deleted", "duplicate")
+
+
+def active_summary(session: Session, case_id: str) -> CaseSummary | None:
+    """The case's active version, if any."""
+    query = select(CaseSummary).where(CaseSummary.case_id == case_id, CaseSummary.state == "active")
+    return session.scalars(query).first()
+
+
+def latest_version(session: Session, case_id: str) -> int:
+    """The highest version number of the case (0 when it has none)."""
+    query = select(func.max(CaseSummary.version)).where(CaseSummary.case_id == case_id)
+    return int(session.scalar(query) or 0)
+
+
+def add_version(
+    session: Session,
+    draft: CaseDocumentDraft,
+    *,
+    content_hash: str,
+    summary: str,
+    tags: Iterable[str],
+    now: dt.datetime,
+) -> CaseSummary:
+    """Store a new active version of the case; the previous active one becomes superseded."""
+    withdraw(session, draft.case_id, "superseded", now)
+    row = CaseSummary(
+        case_id=draft.case_id,
+        ticket_id=draft.ticket_id,
+        version=latest_version(session, draft.case_id) + 1,
+        content_hash=content_hash,
+        state="active",
+        problem=draft.problem,
+        resolution=draft.resolution,
+        summary=summary,
+        tags=list(tags),
+        case_metadata=draft.metadata,
+        indexed_hash=None,
+        created_at=now,
+    )
+    session.add(row)
+    session.flush()
+    return row
+
+
+def withdraw(session: Session, case_id: str, reason: str, now: dt.datetime) -> bool:
+    """Withdraw the case's active version; False when it had none."""
+    row = active_summary(session, case_id)
+    if row is None:
+        return False
+    row.state = "withdrawn"
+    row.withdrawn_at = now
+    row.withdrawn_reason = reason
+    session.flush()
+    return True
+
+
+def mark_indexed(session: Session, row_ids: Iterable[int]) -> None:
+    """Record that the index now holds these versions' content."""
+    for row in session.scalars(select(CaseSummary).where(CaseSummary.id.in_(list(row_ids)))):
+        row.indexed_hash = row.content_hash
+
+
+def candidate_tickets(session: Session, since: dt.datetime | None) -> list[int]:
+    """Tickets to look at: changed since ``since`` (everything when None), plus repairs.
+
+    Repairs are resolved tickets with a customer-visible agent comment and no active summary,
+    active summaries whose ticket is no longer resolved, and versions the index does not hold.
+    """
+    ids: set[int] = set()
+    if since is None:
+        ids.update(session.scalars(select(Ticket.id).where(Ticket.status.in_(RESOLVED))))
+    else:
+        ids.update(
+            session.scalars(select(TicketEvent.ticket_id).where(TicketEvent.recorded_at >= since))
+        )
+        ids.update(session.scalars(select(Ticket.id).where(Ticket.synced_at >= since)))
+        ids.update(
+            session.scalars(
+                select(TicketComment.ticket_id).where(TicketComment.mirrored_at >= since)
+            )
+        )
+    answered = exists().where(
+        TicketComment.ticket_id == Ticket.id,
+        TicketComment.visibility == "public",
+        TicketComment.author_role == "agent",
+    )
+    has_active = exists().where(CaseSummary.ticket_id == Ticket.id, CaseSummary.state == "active")
+    ids.update(
+        session.scalars(select(Ticket.id).where(Ticket.status.in_(RESOLVED), answered, ~has_active))
+    )
+    stale = select(CaseSummary.ticket_id).join(Ticket, Ticket.id == CaseSummary.ticket_id)
+    stale = stale.where(
+        CaseSummary.state == "active",
+        or_(
+            ~Ticket.status.in_(RESOLVED),
+            CaseSummary.indexed_hash.is_(None),
+            CaseSummary.indexed_hash != CaseSummary.content_hash,
+        ),
+    )
+    ids.update(session.scalars(stale))
+    return sorted(ids)
+
+
+def load_vocabulary(session: Session) -> Vocabulary:
+    """The tags in use, keyed for normalisation."""
+    vocabulary = Vocabulary()
+    for row in session.scalars(select(TagVocabulary).order_by(TagVocabulary.tag)):
+        vocabulary.canonical_by_key.setdefault(tag_key(row.tag), row.canonical)
+    return vocabulary
+
+
+def save_vocabulary(
+    session: Session, vocabulary: Vocabulary, used: Iterable[str], now: dt.datetime
+) -> None:
+    """Persist new tags and aliases, and count each use of a tag."""
+    rows = {row.tag: row for row in session.scalars(select(TagVocabulary))}
+    for alias, canonical in vocabulary.aliases.items():
+        if alias not in rows:
+            rows[alias] = TagVocabulary(tag=alias, canonical=canonical, uses=0, first_seen=now)
+            session.add(rows[alias])
+    for tag in used:
+        row = rows.get(tag)
+        if row is None:
+            row = rows[tag] = TagVocabulary(tag=tag, canonical=tag, uses=0, first_seen=now)
+            session.add(row)
+        row.uses = (row.uses or 0) + 1
+    session.flush()
+
+
+def vocabulary_size(session: Session) -> int:
+    """Distinct canonical tags in the store."""
+    return int(session.scalar(select(func.count(func.distinct(TagVocabulary.canonical)))) or 0)

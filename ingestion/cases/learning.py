@@ -1,0 +1,299 @@
+"""`learn`: resolved tickets in the store → CASE_SUMMARY rows → the retrieval index, reversibly.
+
+Per batch of candidate tickets: plan (read the store, build and redact each case, compare its
+content hash with the active version), summarise and tag what changed, store the new versions
+in one transaction, then write the index (one upsert, one retraction) and record what it holds.
+Nothing unchanged is summarised, stored or written to the index again, so a re-run with nothing
+new makes no writes at all. One case's failure is reported and never stops the others.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from ingestion.cases import catalogue
+from ingestion.cases.document import (
+    RESOLVED,
+    CaseDocumentDraft,
+    build_draft,
+    case_id_of,
+    index_text,
+)
+from ingestion.cases.errors import IndexWriteFailed
+from ingestion.cases.note import write_notes
+from ingestion.cases.redact import Redactor
+from ingestion.cases.report import CaseOutcome, LearningReport
+from ingestion.cases.summariser import Summariser, build_summariser
+from ingestion.cases.tags import Encoder, Tagger, Vocabulary
+from ingestion.schema import CaseSummary, Ticket
+from ingestion.settings import IngestionSettings
+from ingestion.store import Store
+from ingestion.ticketing import TicketingAdapter
+
+Clock = Callable[[], dt.datetime]
+Progress = Callable[[int, int], None]
+
+
+class CaseIndex(Protocol):
+    """The retrieval writer as learning uses it (`retrieval.Index` satisfies it)."""
+
+    def upsert(self, docs: Sequence[Any]) -> Any:
+        """Insert or replace documents by case id."""
+        ...
+
+    def retract(self, case_ids: Sequence[str]) -> Any:
+        """Remove documents by case id."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class _Work:
+    draft: CaseDocumentDraft
+    content_hash: str
+    replaces: bool  # an earlier version exists (active or withdrawn)
+
+
+@dataclass(slots=True)
+class _Plan:
+    work: list[_Work] = field(default_factory=list)
+    reindex: list[int] = field(default_factory=list)  # case_summaries ids
+    retract: list[CaseOutcome] = field(default_factory=list)
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+def learn(
+    store: Store,
+    adapter: TicketingAdapter | None,
+    index: CaseIndex,
+    settings: IngestionSettings,
+    *,
+    since: dt.datetime | None = None,
+    summariser: Summariser | None = None,
+    encoder: Encoder | None = None,
+    clock: Clock = _utcnow,
+    progress: Progress | None = None,
+) -> LearningReport:
+    """Learn from tickets changed since ``since`` (all when None) plus every pending repair.
+
+    ``adapter`` is only needed to write the "Resolution summary" note back to tickets
+    (``settings.learning_write_note``); ``encoder`` defaults to the index's MiniLM encoder.
+    """
+    summariser = summariser or build_summariser(settings)
+    tagger = Tagger(encoder or default_encoder(index), max_tags=settings.learning_max_tags)
+    redactor = Redactor(regions=tuple(settings.learning_phone_regions))
+    report = LearningReport(window_start=since)
+    with store.transaction() as session:
+        ticket_ids = catalogue.candidate_tickets(session, since)
+        vocabulary = catalogue.load_vocabulary(session)
+        report.vocabulary_before = catalogue.vocabulary_size(session)
+    size = max(1, settings.learning_batch_size)
+    for start in range(0, len(ticket_ids), size):
+        batch = ticket_ids[start : start + size]
+        plan = _plan(store, batch, redactor, summariser, report)
+        _apply(store, index, plan, summariser, tagger, vocabulary, clock(), report)
+        if progress:
+            progress(min(start + size, len(ticket_ids)), len(ticket_ids))
+    with store.transaction() as session:
+        report.vocabulary_after = catalogue.vocabulary_size(session)
+    report.new_tags = list(vocabulary.added)
+    if settings.learning_write_note and adapter is not None:
+        report.notes_written = write_notes(store, adapter, [*report.created, *report.updated])
+    return report
+
+
+def default_encoder(index: Any) -> Encoder:
+    """The MiniLM encoder the index embeds with, so tags and search share one model.
+
+    Uses the index's public ``encoder`` when it has one; otherwise the retrieval package's
+    process-wide encoder for its configured backend (the same cached instance the index uses).
+    """
+    encoder = getattr(index, "encoder", None)
+    if encoder is not None and hasattr(encoder, "encode"):
+        return encoder  # type: ignore[no-any-return]
+    from retrieval import RetrievalSettings
+    from retrieval.dense import load_encoder  # no public encoder API yet: see docs/learning.md
+
+    settings = getattr(index, "_settings", None)
+    if not isinstance(settings, RetrievalSettings):
+        settings = RetrievalSettings.load()
+    return load_encoder(
+        settings.encoder, threads=settings.encoder_threads, model_dir=settings.model_dir
+    )
+
+
+def _plan(
+    store: Store,
+    ticket_ids: Sequence[int],
+    redactor: Redactor,
+    summariser: Summariser,
+    report: LearningReport,
+) -> _Plan:
+    plan = _Plan()
+    with store.transaction() as session:
+        for ticket_id in ticket_ids:
+            ticket = session.get(Ticket, ticket_id)
+            if ticket is None:
+                continue
+            case_id = case_id_of(ticket)
+            try:
+                _plan_ticket(session, ticket, case_id, redactor, summariser, plan, report)
+            except Exception as exc:  # one bad ticket must not stop the night's run
+                report.failed.append(CaseOutcome(case_id, ticket_id, f"build: {exc}"))
+    return plan
+
+
+def _plan_ticket(
+    session: Any,
+    ticket: Ticket,
+    case_id: str,
+    redactor: Redactor,
+    summariser: Summariser,
+    plan: _Plan,
+    report: LearningReport,
+) -> None:
+    active = catalogue.active_summary(session, case_id)
+    status = _effective_status(ticket)
+    if status not in RESOLVED:
+        if active is not None:
+            plan.retract.append(CaseOutcome(case_id, ticket.id, status, active.version))
+        else:
+            report.skipped.append(CaseOutcome(case_id, ticket.id, f"not resolved ({status})"))
+        return
+    draft = build_draft(session, ticket, redactor)
+    if draft is None:
+        reason = "no customer-visible agent comment"
+        if active is not None:
+            plan.retract.append(CaseOutcome(case_id, ticket.id, reason, active.version))
+        else:
+            report.skipped.append(CaseOutcome(case_id, ticket.id, reason))
+        return
+    content_hash = draft.content_hash(summariser.name)
+    if active is not None and active.content_hash == content_hash:
+        if active.indexed_hash != content_hash:
+            plan.reindex.append(active.id)
+        else:
+            report.skipped.append(CaseOutcome(case_id, ticket.id, "unchanged", active.version))
+        return
+    replaces = catalogue.latest_version(session, case_id) > 0
+    plan.work.append(_Work(draft, content_hash, replaces))
+
+
+def _effective_status(ticket: Ticket) -> str:
+    raw = (ticket.raw_status or "").strip().lower()
+    if raw in catalogue.WITHDRAWING:
+        return raw
+    return ticket.status
+
+
+def _apply(
+    store: Store,
+    index: CaseIndex,
+    plan: _Plan,
+    summariser: Summariser,
+    tagger: Tagger,
+    vocabulary: Vocabulary,
+    now: dt.datetime,
+    report: LearningReport,
+) -> None:
+    ready = _summarise(plan.work, summariser, report)
+    tags = tagger.tag_many([f"{w.draft.problem}\n{s}" for w, s in ready], vocabulary)
+    with store.transaction() as session:
+        rows = [
+            catalogue.add_version(
+                session, w.draft, content_hash=w.content_hash, summary=s, tags=t, now=now
+            )
+            for (w, s), t in zip(ready, tags, strict=True)
+        ]
+        catalogue.save_vocabulary(session, vocabulary, [tag for t in tags for tag in t], now)
+        vocabulary.aliases.clear()
+        rows += [session.get_one(CaseSummary, row_id) for row_id in plan.reindex]
+        outcomes = [(_outcome(r, ready), r) for r in rows]
+    _index(store, index, outcomes, report)
+    _retract(store, index, plan.retract, now, report)
+
+
+def _summarise(
+    work: Sequence[_Work], summariser: Summariser, report: LearningReport
+) -> list[tuple[_Work, str]]:
+    ready = []
+    for item in work:
+        try:
+            ready.append((item, summariser.summarise(item.draft.problem, item.draft.resolution)))
+        except Exception as exc:  # a summariser outage fails the case, the run goes on
+            report.failed.append(
+                CaseOutcome(item.draft.case_id, item.draft.ticket_id, f"summarise: {exc}")
+            )
+    return ready
+
+
+def _outcome(row: CaseSummary, ready: Sequence[tuple[_Work, str]]) -> str:
+    for work, _ in ready:
+        if work.draft.case_id == row.case_id:
+            return "updated" if work.replaces else "created"
+    return "reindexed"
+
+
+def to_document(row: CaseSummary) -> Any:
+    """The retrieval document of a stored version."""
+    from retrieval import CaseDocument
+
+    metadata = {**row.case_metadata, "version": row.version}
+    return CaseDocument(
+        case_id=row.case_id,
+        text=index_text(row.problem, row.case_metadata),
+        summary=row.summary,
+        tags=list(row.tags),
+        metadata=metadata,
+    )
+
+
+def _index(
+    store: Store,
+    index: CaseIndex,
+    outcomes: Sequence[tuple[str, CaseSummary]],
+    report: LearningReport,
+) -> None:
+    if not outcomes:
+        return
+    try:
+        index.upsert([to_document(row) for _, row in outcomes])
+        report.index_writes += 1
+    except Exception as exc:  # stored rows stay un-indexed and are repaired on the next run
+        error = IndexWriteFailed(f"index upsert failed: {exc}")
+        for _, row in outcomes:
+            report.failed.append(CaseOutcome(row.case_id, row.ticket_id, str(error), row.version))
+        return
+    with store.transaction() as session:
+        catalogue.mark_indexed(session, [row.id for _, row in outcomes])
+    for kind, row in outcomes:
+        getattr(report, kind).append(CaseOutcome(row.case_id, row.ticket_id, kind, row.version))
+
+
+def _retract(
+    store: Store,
+    index: CaseIndex,
+    retractions: Sequence[CaseOutcome],
+    now: dt.datetime,
+    report: LearningReport,
+) -> None:
+    if not retractions:
+        return
+    try:
+        index.retract([o.case_id for o in retractions])
+        report.index_writes += 1
+    except Exception as exc:  # still active in the store: retried on the next run
+        for o in retractions:
+            report.failed.append(
+                CaseOutcome(o.case_id, o.ticket_id, f"index retract failed: {exc}")
+            )
+        return
+    with store.transaction() as session:
+        for o in retractions:
+            catalogue.withdraw(session, o.case_id, o.reason, now)
+    report.retracted.extend(retractions)

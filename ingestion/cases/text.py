@@ -1,0 +1,35 @@
+"""Plain-text helpers shared by the summariser and the tagger: sentences and content words."""
+
+from __future__ import annotations
+
+import re
+from functools import cache
+from importlib import resources
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|\n{2,}|\n(?=[-*•] )")
+_WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
+_PLACEHOLDER = re.compile(r"\[[A-Z]+\]")
+
+
+@cache
+def stopwords() -> frozenset[str]:
+    """English function words and support-chat filler (``stopwords.txt``, one a line)."""
+    text = resources.files("ingestion.cases").joinpath("stopwords.txt").read_text("utf-8")
+    return frozenset(w.strip() for w in text.split() if w.strip() and not w.startswith("#"))
+
+
+def sentences(text: str) -> list[str]:
+    """Sentences of ``text`` (a light splitter: end punctuation, blank lines, bullets)."""
+    parts = (p.strip() for p in _SENTENCE_END.split(text.strip()))
+    return [" ".join(p.split()) for p in parts if p and p.strip()]
+
+
+def words(text: str) -> list[str]:
+    """Lower-case words, placeholders such as ``[EMAIL]`` removed."""
+    return _WORD.findall(_PLACEHOLDER.sub(" ", text).lower())
+
+
+def content_words(text: str) -> list[str]:
+    """Words that are not stop words and have at least three letters."""
+    stop = stopwords()
+    return [w for w in words(text) if len(w) >= 3 and w not in stop]
