@@ -98,6 +98,36 @@ class IngestionSettings(BaseSettings):
     bot_note_after_forward: bool = Field(
         False, description="Add an internal note after forwarding."
     )
+    # Learning from resolved tickets (ingestion.cases) and the ticket_sync flow
+    learning_summariser: str = Field(
+        "extractive", description="Summariser: extractive (offline) or llm (OpenAI-compatible)."
+    )
+    learning_summary_words: int = Field(80, description="Word budget of a case summary.")
+    learning_llm_url: str | None = Field(
+        None, description="Base URL of the OpenAI-compatible endpoint (…/v1) for the llm summariser."
+    )
+    learning_llm_model: str = Field("gpt-4o-mini", description="Model name sent to that endpoint.")
+    learning_llm_api_key: SecretStr = Field(SecretStr(""), description="API key of that endpoint.")
+    learning_llm_timeout: float = Field(30.0, description="Seconds per summariser call.")
+    learning_max_tags: int = Field(3, description="Most tags per case (1–3 words each ≤ 2).")
+    learning_batch_size: int = Field(64, description="Cases summarised, tagged and indexed together.")
+    learning_phone_regions: list[str] = Field(
+        default_factory=lambda: ["US", "GB", "DE", "FR"],
+        description="Regions whose national phone formats redaction recognises.",
+    )
+    learning_write_note: bool = Field(
+        False, description="Write 'Resolution summary' back to the ticket as an internal note."
+    )
+    learning_ticketing_concurrency: int = Field(
+        4, description="Most concurrent ticketing calls from the learning and sync flows."
+    )
+    learning_cron: str = Field("17 2 * * *", description="Cron of the served nightly_learning.")
+    sync_flow_interval_seconds: int = Field(
+        300, description="Interval of the served ticket_sync flow."
+    )
+    sync_stuck_after_seconds: float = Field(
+        900.0, description="Outbox rows pending longer than this are re-driven by ticket_sync."
+    )
 
     @classmethod
     def load(cls, env_file: Path | None = None) -> IngestionSettings:
