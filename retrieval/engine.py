@@ -1,0 +1,101 @@
+"""What the index needs from a Qdrant engine, and the collection schema both engines share.
+
+Schema (``SCHEMA_VERSION``): one point per case, id ``uuid5(case id)``; a named dense vector
+``dense`` (384 floats, cosine) and a named sparse vector ``bm25`` with the IDF modifier; payload
+``{case_id, text, summary, tags, metadata: {...}}`` with a keyword index on
+``metadata.<key>`` for every filter key. The index's manifest (schema version, model, BM25
+setup, filter keys, tenancy, verdict policy) is stored with it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from retrieval.bm25 import SparseTerms
+from retrieval.fusion import Candidate
+
+SCHEMA_VERSION = 1
+DENSE = "dense"
+SPARSE = "bm25"
+_NAMESPACE = uuid.UUID("6f1c8f3e-2b0a-5d43-9c61-7a3e4b2d9f10")
+
+Filters = Mapping[str, str | int | bool]
+
+
+def point_id(case_id: str) -> str:
+    """Deterministic point id of a case: the same case always lands on the same point."""
+    return str(uuid.uuid5(_NAMESPACE, case_id))
+
+
+@dataclass(frozen=True, slots=True)
+class StoredPoint:
+    """A point ready for either engine."""
+
+    point_id: str
+    dense: Sequence[float]
+    sparse: SparseTerms
+    payload: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Probe:
+    """One query: a dense vector and/or a BM25 term set, filters, depth."""
+
+    dense: Sequence[float] | None
+    sparse: SparseTerms | None
+    filters: Filters
+    limit: int
+    hnsw_ef: int = 128
+
+
+@dataclass(frozen=True, slots=True)
+class Ranked:
+    """Each retriever's candidates, best first (empty when that side was not asked)."""
+
+    dense: list[Candidate]
+    bm25: list[Candidate]
+
+
+class Engine(Protocol):
+    """A Qdrant collection with the schema above (embedded shard or server collection)."""
+
+    def upsert(self, points: Sequence[StoredPoint]) -> None:
+        """Insert or replace points by id."""
+        ...
+
+    def delete(self, point_ids: Sequence[str]) -> None:
+        """Remove points by id (unknown ids are ignored)."""
+        ...
+
+    def query(self, probe: Probe) -> Ranked:
+        """Run the dense and the BM25 search of ``probe``."""
+        ...
+
+    def count(self) -> int:
+        """Number of cases visible to this process."""
+        ...
+
+    def manifest(self) -> dict[str, Any] | None:
+        """The stored manifest, or None for a new, empty location."""
+        ...
+
+    def save_manifest(self, manifest: Mapping[str, Any]) -> None:
+        """Store the manifest with the index."""
+        ...
+
+    def publish(self) -> None:
+        """Make the writes so far visible to other processes (a no-op on a server)."""
+        ...
+
+    def close(self) -> None:
+        """Publish pending writes and release files, locks and connections."""
+        ...
+
+
+def candidate(payload: Mapping[str, Any] | None, score: float) -> Candidate:
+    """A fusion candidate from an engine's scored point."""
+    body = dict(payload or {})
+    return Candidate(case_id=str(body.get("case_id", "")), score=float(score), payload=body)

@@ -1,0 +1,262 @@
+"""The embedded engine for many readers and one writer: immutable generations behind a pointer.
+
+Qdrant's embedded engine gives one process one shard; caseloop needs the orchestrator's
+processes to keep answering while the nightly flow writes. The folder therefore holds::
+
+    CURRENT                 name of the published generation (replaced atomically)
+    writer.lock             held (flock) by the one writer process
+    work/                   the writer's private shard + manifest.json (+ READY once complete)
+    generations/gen-000042/ published, never written again: shard/ + manifest.json
+
+Readers load the generation named by ``CURRENT`` (shards have no write-ahead log, hence no
+folder lock, and a published generation is never written, so any number of processes map it at
+once) and re-read the pointer at most every ``reload_interval`` seconds, switching on the next
+search after a publish. The writer takes ``writer.lock``, writes into ``work/`` (starting from
+the newest generation), and publishes by optimising, copying ``work/`` to a new generation and
+replacing ``CURRENT``. It publishes on its first write, then at most every ``publish_interval``
+seconds, and on :meth:`close`. A retracted case is gone from a reader at its first search
+``reload_interval`` seconds after that publish. Old generations beyond ``keep_generations`` are
+deleted; a reader that still maps one keeps its open files (POSIX unlink semantics).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import json
+import os
+import shutil
+import time
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from retrieval.engine import Probe, Ranked, StoredPoint
+from retrieval.errors import EngineError, IndexBusy, IndexMissing
+from retrieval.shard import Shard
+
+_POINTER = "CURRENT"
+_PREFIX = "gen-"
+
+
+def _write_json(path: Path, data: Mapping[str, Any]) -> None:
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp.write_text(json.dumps(data, indent=1, sort_keys=True))
+    os.replace(tmp, path)
+
+
+def _read_json(path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(path.read_text())
+    except (OSError, ValueError) as exc:
+        raise EngineError(f"index manifest {path.name} unreadable: {exc}") from exc
+    if not isinstance(data, dict):
+        raise EngineError(f"index manifest {path.name}: not a JSON object")
+    return data
+
+
+class GenerationEngine:
+    """An :class:`~retrieval.engine.Engine` over a folder of published generations."""
+
+    def __init__(
+        self,
+        root: Path,
+        *,
+        initial_manifest: Mapping[str, Any],
+        filter_keys: Sequence[str],
+        create: bool = True,
+        reload_interval: float = 2.0,
+        publish_interval: float = 10.0,
+        keep_generations: int = 3,
+    ) -> None:
+        self.root = root
+        self._filter_keys = list(filter_keys)
+        self._reload_interval = reload_interval
+        self._publish_interval = publish_interval
+        self._keep = keep_generations
+        self._generation: str | None = None
+        self._reader: Shard | None = None
+        self._reader_manifest: dict[str, Any] = {}
+        self._checked_at = 0.0
+        self._lock: IO[str] | None = None
+        self._work: Shard | None = None
+        self._work_manifest: dict[str, Any] = {}
+        self._dirty = False
+        self._published_at = 0.0
+        if not (root / _POINTER).exists():
+            if not create:
+                raise IndexMissing(f"no index at {root} (no {_POINTER} pointer)")
+            self._create(initial_manifest)
+
+    # -- reading -------------------------------------------------------------------------
+    def _pointer(self) -> str:
+        try:
+            return (self.root / _POINTER).read_text().strip()
+        except FileNotFoundError as exc:
+            raise IndexMissing(f"no index at {self.root} (no {_POINTER} pointer)") from exc
+
+    def refresh(self, *, force: bool = False) -> None:
+        """Switch to the newest published generation if the pointer moved."""
+        now = time.monotonic()
+        if (
+            not force
+            and self._reader is not None
+            and now - self._checked_at < self._reload_interval
+        ):
+            return
+        self._checked_at = now
+        for attempt in range(3):
+            name = self._pointer()
+            if name == self._generation:
+                return
+            folder = self.root / "generations" / name
+            try:
+                manifest = _read_json(folder / "manifest.json")
+                shard = Shard.load(folder / "shard")
+            except EngineError:
+                if attempt == 2:  # the pointer moved on and the old one was collected; retry
+                    raise
+                continue
+            old, self._reader = self._reader, shard
+            self._generation, self._reader_manifest = name, manifest
+            if old is not None:
+                old.close()
+            return
+
+    def _serving(self) -> Shard:
+        if self._work is not None:
+            return self._work
+        self.refresh()
+        assert self._reader is not None
+        return self._reader
+
+    def query(self, probe: Probe) -> Ranked:
+        return self._serving().query(probe)
+
+    def count(self) -> int:
+        return self._serving().count()
+
+    def manifest(self) -> dict[str, Any] | None:
+        if self._work is not None:
+            return dict(self._work_manifest)
+        self.refresh()
+        return dict(self._reader_manifest)
+
+    @property
+    def generation(self) -> str | None:
+        """Name of the generation this process reads (None while it is the writer)."""
+        return None if self._work is not None else self._generation
+
+    # -- writing -------------------------------------------------------------------------
+    def upsert(self, points: Sequence[StoredPoint]) -> None:
+        self._write(lambda shard: shard.upsert(points))
+
+    def delete(self, point_ids: Sequence[str]) -> None:
+        self._write(lambda shard: shard.delete(point_ids))
+
+    def save_manifest(self, manifest: Mapping[str, Any]) -> None:
+        self._become_writer()
+        self._work_manifest = dict(manifest)
+        _write_json(self.root / "work" / "manifest.json", self._work_manifest)
+        self._dirty = True
+        self.publish()
+
+    def _write(self, change: Any) -> None:
+        work = self._become_writer()
+        change(work)
+        work.flush()
+        self._dirty = True
+        if time.monotonic() - self._published_at >= self._publish_interval:
+            self.publish()
+
+    def _take_lock(self, *, wait: bool) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        handle = open(self.root / "writer.lock", "a+")  # noqa: SIM115 - held until close()
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | (0 if wait else fcntl.LOCK_NB))
+        except BlockingIOError as exc:
+            handle.close()
+            raise IndexBusy(f"another process is writing the index at {self.root}") from exc
+        self._lock = handle
+
+    def _release_lock(self) -> None:
+        if self._lock is not None:
+            self._lock.close()  # closing the file drops the flock
+            self._lock = None
+
+    def _become_writer(self) -> Shard:
+        if self._work is not None:
+            return self._work
+        self._take_lock(wait=False)
+        try:
+            work = self.root / "work"
+            if not (work / "READY").exists():
+                shutil.rmtree(work, ignore_errors=True)
+                source = self.root / "generations" / self._pointer()
+                shutil.copytree(source, work)
+                (work / "READY").touch()
+            self._work_manifest = _read_json(work / "manifest.json")
+            self._work = Shard.load(work / "shard")
+        except BaseException:
+            self._release_lock()
+            raise
+        if self._reader is not None:  # the writer serves its own searches from work/
+            self._reader.close()
+            self._reader, self._generation = None, None
+        return self._work
+
+    def _create(self, manifest: Mapping[str, Any]) -> None:
+        self._take_lock(wait=True)
+        try:
+            if (self.root / _POINTER).exists():  # another process created it meanwhile
+                return
+            work = self.root / "work"
+            shutil.rmtree(work, ignore_errors=True)
+            work.mkdir(parents=True)
+            self._work = Shard.create(work / "shard", self._filter_keys)
+            self._work_manifest = dict(manifest)
+            _write_json(work / "manifest.json", self._work_manifest)
+            (work / "READY").touch()
+            self._dirty = True
+            self.publish()
+            self._work.close()
+            self._work = None
+        finally:
+            self._release_lock()
+
+    def publish(self) -> None:
+        """Optimise the writer's shard and make it the current generation."""
+        if self._work is None or not self._dirty:
+            return
+        self._work.optimize()
+        self._work.flush()
+        folder = self.root / "generations"
+        folder.mkdir(exist_ok=True)
+        numbers = [int(p.name[len(_PREFIX) :]) for p in folder.glob(f"{_PREFIX}[0-9]*")]
+        name = f"{_PREFIX}{max(numbers, default=0) + 1:06d}"
+        tmp = folder / f".{name}.{os.getpid()}.tmp"
+        shutil.rmtree(tmp, ignore_errors=True)
+        shutil.copytree(self.root / "work", tmp, ignore=shutil.ignore_patterns("READY"))
+        os.replace(tmp, folder / name)
+        pointer = self.root / f".{_POINTER}.{os.getpid()}.tmp"
+        pointer.write_text(name + "\n")
+        os.replace(pointer, self.root / _POINTER)
+        self._dirty = False
+        self._published_at = time.monotonic()
+        self._collect(folder, keep=sorted([*numbers, int(name[len(_PREFIX) :])])[-self._keep :])
+
+    def _collect(self, folder: Path, keep: list[int]) -> None:
+        for path in folder.iterdir():
+            if path.name.startswith(_PREFIX) and int(path.name[len(_PREFIX) :]) not in keep:
+                shutil.rmtree(path, ignore_errors=True)
+
+    def close(self) -> None:
+        """Publish pending writes, close the shards and give up the writer lock."""
+        try:
+            self.publish()
+        finally:
+            for shard in (self._work, self._reader):
+                if shard is not None:
+                    shard.close()
+            self._work = self._reader = None
+            self._generation = None
+            self._release_lock()

@@ -1,0 +1,323 @@
+"""The index: the orchestrator's and the learning flow's one object.
+
+``open_index`` picks the engine from the location (a folder: the embedded engine with
+generations; ``http(s)://``: a Qdrant server; ``:memory:`` or ``local:PATH``: qdrant-client's
+local mode, a test double), checks the stored manifest against this code (schema version, model,
+BM25 setup) and returns an :class:`Index`. Queries are validated (empty → :class:`EmptyQuery`,
+longer than ``max_query_chars`` → :class:`QueryTooLong`; the dense side reads the first 256
+word pieces), filters are checked against the index's declared filter keys.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from pathlib import Path
+from typing import Any, Literal
+
+from retrieval.bm25 import TOKENIZER_VERSION, Bm25Encoder
+from retrieval.dense import DIMENSION, MODEL_NAME, DenseEncoder, load_encoder
+from retrieval.documents import CaseDocument, Hit
+from retrieval.engine import SCHEMA_VERSION, Engine, Filters, Probe, Ranked, StoredPoint, point_id
+from retrieval.errors import (
+    EmptyQuery,
+    IndexIncompatible,
+    InvalidDocument,
+    InvalidFilter,
+    QueryTooLong,
+    TenantRequired,
+)
+from retrieval.fusion import Candidate, reciprocal_rank_fusion
+from retrieval.settings import RetrievalSettings
+from retrieval.verdict import Assessment, VerdictPolicy, decide
+
+Mode = Literal["hybrid", "bm25", "dense"]
+_BATCH = 256
+
+
+class Index:
+    """A hybrid BM25 + dense index of case summaries with a calibrated verdict."""
+
+    def __init__(self, engine: Engine, settings: RetrievalSettings, manifest: Mapping[str, Any]):
+        self._engine = engine
+        self._settings = settings
+        bm25 = manifest["bm25"]
+        self._bm25 = Bm25Encoder(bm25["k1"], bm25["b"], bm25["avg_len"])
+        self._filter_keys = frozenset(manifest["filter_keys"])
+        self._multi_tenant = bool(manifest["multi_tenant"])
+        self._dense: DenseEncoder | None = None
+
+    @property
+    def engine(self) -> Engine:
+        """The engine behind the index (for benchmarks and operations)."""
+        return self._engine
+
+    @property
+    def filter_keys(self) -> frozenset[str]:
+        """Metadata keys searches may filter on."""
+        return self._filter_keys
+
+    def _encoder(self) -> DenseEncoder:
+        if self._dense is None:
+            s = self._settings
+            self._dense = load_encoder(s.encoder, threads=s.encoder_threads, model_dir=s.model_dir)
+        return self._dense
+
+    # -- writing -------------------------------------------------------------------------
+    def upsert(self, documents: Iterable[CaseDocument]) -> int:
+        """Insert or replace cases by ``case_id``; returns how many were written."""
+        unique: dict[str, CaseDocument] = {}
+        for doc in documents:
+            if not isinstance(doc, CaseDocument):
+                raise InvalidDocument(f"documents: expected CaseDocument, got {type(doc).__name__}")
+            self._check_document(doc)
+            unique[doc.case_id] = doc  # the last version of a case in one call wins
+        docs = list(unique.values())
+        for start in range(0, len(docs), _BATCH):
+            self._engine.upsert(self.points(docs[start : start + _BATCH]))
+        return len(docs)
+
+    def points(self, docs: Sequence[CaseDocument]) -> list[StoredPoint]:
+        """The engine points of ``docs`` (both encoders run here)."""
+        vectors = self._encoder().encode([d.text for d in docs])
+        return [
+            StoredPoint(
+                point_id=point_id(d.case_id),
+                dense=vector.tolist(),
+                sparse=self._bm25.document(d.text),
+                payload={
+                    "case_id": d.case_id,
+                    "text": d.text,
+                    "summary": d.summary,
+                    "tags": list(d.tags),
+                    "metadata": dict(d.metadata),
+                },
+            )
+            for d, vector in zip(docs, vectors, strict=True)
+        ]
+
+    def _check_document(self, doc: CaseDocument) -> None:
+        for key in self._filter_keys & set(doc.metadata):
+            value = doc.metadata[key]
+            if not isinstance(value, str | int | bool):
+                raise InvalidDocument(
+                    f"metadata.{key}: filter values must be str, int or bool (case {doc.case_id})"
+                )
+        if self._multi_tenant and not doc.metadata.get("tenant"):
+            raise TenantRequired(f"metadata.tenant: required in multi-tenant mode ({doc.case_id})")
+
+    def retract(self, case_ids: Iterable[str]) -> None:
+        """Remove cases; unknown ids are ignored (retracting twice is safe)."""
+        ids = [point_id(c) for c in case_ids]
+        if ids:
+            self._engine.delete(ids)
+
+    def publish(self) -> None:
+        """Make the writes so far visible to other processes now (embedded engine)."""
+        self._engine.publish()
+
+    def save_policy(self, policy: VerdictPolicy) -> None:
+        """Store ``policy`` with the index; :meth:`assess` uses it when none is passed."""
+        manifest = dict(self._engine.manifest() or {})
+        manifest["policy"] = policy.to_dict()
+        self._engine.save_manifest(manifest)
+
+    @property
+    def policy(self) -> VerdictPolicy:
+        """The stored verdict policy, or the built-in defaults."""
+        stored = (self._engine.manifest() or {}).get("policy")
+        return VerdictPolicy.from_dict(stored) if stored else VerdictPolicy()
+
+    # -- reading -------------------------------------------------------------------------
+    def count(self) -> int:
+        """Number of cases in the index (as this process currently sees it)."""
+        return self._engine.count()
+
+    def search(
+        self, query: str, k: int = 5, filters: Filters | None = None, mode: Mode = "hybrid"
+    ) -> list[Hit]:
+        """The ``k`` best cases for ``query`` (hybrid, or one retriever for comparisons)."""
+        return self._search(query, k, filters, mode)[1]
+
+    def assess(
+        self,
+        query: str,
+        filters: Filters | None = None,
+        *,
+        policy: VerdictPolicy | None = None,
+        k: int = 5,
+    ) -> Assessment:
+        """Search, then decide: answer from the top hit, or escalate with a reason."""
+        ranked, hits = self._search(query, k, filters, "hybrid")
+        return decide(ranked, hits, policy or self.policy)
+
+    def _search(
+        self, query: str, k: int, filters: Filters | None, mode: Mode
+    ) -> tuple[Ranked, list[Hit]]:
+        text = self._check_query(query)
+        if mode not in ("hybrid", "bm25", "dense"):
+            raise ValueError(f"mode: {mode!r} is not hybrid, bm25 or dense")
+        if k < 1:
+            raise ValueError("k: must be at least 1")
+        checked = self._check_filters(filters)
+        s = self._settings
+        dense = self._encoder().encode([text])[0].tolist() if mode != "bm25" else None
+        sparse = self._bm25.query(text) if mode != "dense" else None
+        depth = max(k, s.candidates)
+        ranked = self._engine.query(Probe(dense, sparse, checked, depth, s.hnsw_ef))
+        if mode == "hybrid":
+            fused = reciprocal_rank_fusion(
+                {"dense": ranked.dense, "bm25": ranked.bm25},
+                k=s.rrf_k,
+                weights={"dense": s.weight_dense, "bm25": s.weight_bm25},
+            )
+            hits = [_hit(f.case_id, f.score, f.ranks, f.scores, f.payload) for f in fused[:k]]
+        else:
+            hits = _single(ranked.dense if mode == "dense" else ranked.bm25, mode, k)
+        return ranked, hits
+
+    def _check_query(self, query: str) -> str:
+        if not isinstance(query, str) or not query.strip():
+            raise EmptyQuery("query: empty")
+        if len(query) > self._settings.max_query_chars:
+            raise QueryTooLong(
+                f"query: {len(query)} characters, at most {self._settings.max_query_chars}"
+            )
+        return query.strip()
+
+    def _check_filters(self, filters: Filters | None) -> dict[str, str | int | bool]:
+        checked = dict(filters or {})
+        for key, value in checked.items():
+            if key not in self._filter_keys:
+                raise InvalidFilter(
+                    f"filters: unknown key {key!r} (declared: {', '.join(sorted(self._filter_keys))})"
+                )
+            if not isinstance(value, str | int | bool):
+                raise InvalidFilter(f"filters.{key}: must be str, int or bool")
+        if self._multi_tenant and not checked.get("tenant"):
+            raise TenantRequired("filters.tenant: required in multi-tenant mode")
+        return checked
+
+    def close(self) -> None:
+        """Publish pending writes and release the engine."""
+        self._engine.close()
+
+    def __enter__(self) -> Index:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _hit(
+    case_id: str,
+    score: float,
+    ranks: Mapping[str, int],
+    scores: Mapping[str, float],
+    payload: Mapping[str, Any],
+) -> Hit:
+    return Hit(
+        case_id=case_id,
+        score=score,
+        ranks=dict(ranks),
+        summary=str(payload.get("summary", "")),
+        tags=tuple(payload.get("tags") or ()),
+        metadata=dict(payload.get("metadata") or {}),
+        scores=dict(scores),
+        text=str(payload.get("text", "")),
+    )
+
+
+def _single(candidates: Sequence[Candidate], name: str, k: int) -> list[Hit]:
+    ordered = sorted(enumerate(candidates), key=lambda p: (-p[1].score, p[0], p[1].case_id))
+    return [
+        _hit(c.case_id, c.score, {name: i + 1}, {name: c.score}, c.payload)
+        for i, (_, c) in enumerate(ordered[:k])
+    ]
+
+
+def manifest_for(settings: RetrievalSettings) -> dict[str, Any]:
+    """The manifest a new index gets from ``settings``."""
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "model": MODEL_NAME,
+        "dimension": DIMENSION,
+        "bm25": {
+            "k1": settings.bm25_k1,
+            "b": settings.bm25_b,
+            "avg_len": settings.bm25_avg_len,
+            "tokenizer": TOKENIZER_VERSION,
+        },
+        "filter_keys": sorted(settings.filter_keys),
+        "multi_tenant": settings.multi_tenant,
+    }
+
+
+def check_manifest(manifest: Mapping[str, Any], where: str) -> None:
+    """Refuse an index this code cannot read correctly."""
+    expected = {"schema_version": SCHEMA_VERSION, "model": MODEL_NAME, "dimension": DIMENSION}
+    for key in ("schema_version", "model", "dimension"):
+        if manifest.get(key) != expected[key]:
+            raise IndexIncompatible(
+                f"{where}: {key} is {manifest.get(key)!r}, this code needs {expected[key]!r}"
+            )
+    tokenizer = (manifest.get("bm25") or {}).get("tokenizer")
+    if tokenizer != TOKENIZER_VERSION:
+        raise IndexIncompatible(
+            f"{where}: BM25 tokenizer {tokenizer!r}, needs {TOKENIZER_VERSION!r}"
+        )
+
+
+def open_index(
+    location: str | Path | None = None,
+    *,
+    settings: RetrievalSettings | None = None,
+    create: bool = True,
+) -> Index:
+    """Open (or create, unless ``create=False``) the index at ``location``."""
+    settings = settings or RetrievalSettings.load()
+    where = str(location if location is not None else settings.location)
+    engine = _engine(where, settings, create)
+    try:
+        manifest = engine.manifest()
+        if manifest is None or "schema_version" not in manifest:
+            manifest = {**manifest_for(settings), **(manifest or {})}
+            engine.save_manifest(manifest)
+        check_manifest(manifest, where)
+    except BaseException:
+        engine.close()
+        raise
+    return Index(engine, settings, manifest)
+
+
+def _engine(where: str, settings: RetrievalSettings, create: bool) -> Engine:
+    keys = sorted(settings.filter_keys)
+    if (
+        where.startswith(("http://", "https://"))
+        or where == ":memory:"
+        or where.startswith("local:")
+    ):
+        from qdrant_client import QdrantClient
+
+        from retrieval.server import ServerEngine
+
+        if where.startswith("http"):
+            key = settings.api_key.get_secret_value() if settings.api_key else None
+            client = QdrantClient(url=where, api_key=key, timeout=int(settings.timeout))
+            return ServerEngine(client, settings.collection, filter_keys=keys, create=create)
+        local = (
+            QdrantClient(location=":memory:")
+            if where == ":memory:"
+            else QdrantClient(path=where[6:])
+        )
+        return ServerEngine(local, settings.collection, filter_keys=keys, create=create, local=True)
+    from retrieval.generations import GenerationEngine
+
+    return GenerationEngine(
+        Path(where),
+        initial_manifest=manifest_for(settings),
+        filter_keys=keys,
+        create=create,
+        reload_interval=settings.reload_interval,
+        publish_interval=settings.publish_interval,
+        keep_generations=settings.keep_generations,
+    )

@@ -1,0 +1,75 @@
+"""Settings of the retrieval package (engine, encoders, fusion, verdict, readers and writer).
+
+Built once at an entry point (``RetrievalSettings()`` reads ``CASELOOP_RETRIEVAL_*`` variables)
+and passed to :func:`retrieval.open_index`; importing this module reads nothing.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, SecretStr
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+EncoderBackend = Literal["onnx-int8", "onnx-fp32", "torch"]
+
+
+def _default_model_dir() -> Path:
+    return Path.home() / ".cache" / "caseloop" / "models"
+
+
+class RetrievalSettings(BaseSettings):
+    """Configuration of the hybrid index; every field maps to ``CASELOOP_RETRIEVAL_<FIELD>``."""
+
+    model_config = SettingsConfigDict(env_prefix="CASELOOP_RETRIEVAL_", extra="ignore", frozen=True)
+
+    # Engine
+    location: str = Field(
+        ".caseloop/index",
+        description="Index location: a folder (embedded engine), http(s)://… (Qdrant server), "
+        "':memory:' or 'local:PATH' (qdrant-client local mode, a test double).",
+    )
+    collection: str = Field("case_summaries", description="Collection name on a Qdrant server.")
+    api_key: SecretStr | None = Field(None, description="API key of the Qdrant server.")
+    timeout: float = Field(10.0, description="Seconds per call to a Qdrant server.")
+    # Encoders
+    encoder: EncoderBackend = Field(
+        "onnx-int8", description="Dense backend: onnx-int8, onnx-fp32 or torch (same model)."
+    )
+    encoder_threads: int = Field(1, ge=1, description="CPU threads of the dense encoder.")
+    model_dir: Path = Field(
+        default_factory=_default_model_dir,
+        description="Cache of the ONNX files exported from the packaged MiniLM at first use.",
+    )
+    bm25_k1: float = Field(1.2, gt=0, description="BM25 term-frequency saturation.")
+    bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation.")
+    bm25_avg_len: float = Field(
+        40.0, gt=0, description="Average document length in tokens, fixed when the index is made."
+    )
+    # Search and fusion
+    candidates: int = Field(50, ge=1, description="Depth of each retriever before fusion.")
+    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
+    weight_bm25: float = Field(1.0, ge=0, description="RRF weight of the BM25 retriever.")
+    weight_dense: float = Field(1.0, ge=0, description="RRF weight of the dense retriever.")
+    hnsw_ef: int = Field(128, ge=1, description="HNSW search breadth (recall against speed).")
+    max_query_chars: int = Field(2000, ge=1, description="Longer queries are refused.")
+    # Filters and tenants
+    filter_keys: list[str] = Field(
+        default_factory=lambda: ["tenant", "product", "source", "language"],
+        description="Metadata keys that searches may filter on (equality).",
+    )
+    multi_tenant: bool = Field(False, description="Require a tenant on every document and query.")
+    # Many readers, one writer (embedded engine)
+    reload_interval: float = Field(
+        2.0, ge=0, description="Seconds between a reader's checks for a newer index generation."
+    )
+    publish_interval: float = Field(
+        10.0, ge=0, description="A writer publishes at most this often while writing; and on close."
+    )
+    keep_generations: int = Field(3, ge=2, description="Published generations kept on disk.")
+
+    @classmethod
+    def load(cls, env_file: Path | None = None) -> RetrievalSettings:
+        """Read the environment (and ``env_file`` when given): call this at entry points only."""
+        return cls(_env_file=env_file) if env_file else cls()  # type: ignore[call-arg]

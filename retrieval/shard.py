@@ -1,0 +1,132 @@
+"""One Qdrant embedded-engine shard (``qdrant-edge-py``) holding the collection schema.
+
+Shards are created without a write-ahead log: writes are durable once :meth:`Shard.flush`
+returns (the writer flushes after every call), and a shard without a WAL takes no folder lock,
+so many reader processes can map one published generation at once (see
+:mod:`retrieval.generations`). Library exceptions are translated to :class:`EngineError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import qdrant_edge as qe
+
+from retrieval.bm25 import SparseTerms
+from retrieval.dense import DIMENSION
+from retrieval.engine import DENSE, SPARSE, Probe, Ranked, StoredPoint, candidate
+from retrieval.errors import EngineError
+
+
+@contextmanager
+def _engine_errors(action: str) -> Iterator[None]:
+    try:
+        yield
+    except EngineError:
+        raise
+    except Exception as exc:
+        raise EngineError(f"embedded Qdrant engine: {action} failed: {exc}") from exc
+
+
+def _sparse(terms: SparseTerms) -> qe.SparseVector:
+    return qe.SparseVector(list(terms.indices), list(terms.values))
+
+
+class Shard:
+    """A loaded shard; the caller decides who writes (only the generation's writer does)."""
+
+    def __init__(self, shard: qe.EdgeShard, path: Path) -> None:
+        self._shard = shard
+        self.path = path
+
+    @classmethod
+    def create(cls, path: Path, filter_keys: Sequence[str]) -> Shard:
+        """A new, empty shard with the collection schema and keyword indexes."""
+        config = qe.EdgeConfig(
+            vectors={DENSE: qe.EdgeVectorParams(size=DIMENSION, distance=qe.Distance.Cosine)},
+            sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
+            wal_enabled=False,
+        )
+        with _engine_errors(f"creating a shard in {path}"):
+            shard = cls(qe.EdgeShard.create(str(path), config), path)
+            for key in filter_keys:
+                shard._shard.update(
+                    qe.UpdateOperation.create_field_index(
+                        f"metadata.{key}", qe.PayloadSchemaType.Keyword
+                    )
+                )
+            shard.flush()
+        return shard
+
+    @classmethod
+    def load(cls, path: Path) -> Shard:
+        """Open an existing shard folder."""
+        with _engine_errors(f"loading the shard in {path}"):
+            return cls(qe.EdgeShard.load(str(path)), path)
+
+    def upsert(self, points: Sequence[StoredPoint]) -> None:
+        ops = [
+            qe.Point(p.point_id, {DENSE: list(p.dense), SPARSE: _sparse(p.sparse)}, dict(p.payload))
+            for p in points
+        ]
+        with _engine_errors("upsert"):
+            self._shard.update(qe.UpdateOperation.upsert_points(ops))
+
+    def delete(self, point_ids: Sequence[str]) -> None:
+        with _engine_errors("delete"):
+            self._shard.update(qe.UpdateOperation.delete_points(list(point_ids)))
+
+    def query(self, probe: Probe) -> Ranked:
+        flt = _filter(probe)
+        params = qe.SearchParams(hnsw_ef=probe.hnsw_ef)
+        requests: list[qe.QueryRequest] = []
+        if probe.dense is not None:
+            vector = qe.Query.Nearest(list(probe.dense), using=DENSE)
+            requests.append(_request(vector, probe.limit, flt, params))
+        if probe.sparse:
+            terms = qe.Query.Nearest(_sparse(probe.sparse), using=SPARSE)
+            requests.append(_request(terms, probe.limit, flt, None))
+        if not requests:
+            return Ranked([], [])
+        with _engine_errors("query"):
+            results = self._shard.query_batch(qe.QueryBatchRequest(requests))
+        lists = [[candidate(p.payload, p.score) for p in points] for points in results]
+        dense = lists.pop(0) if probe.dense is not None else []
+        bm25 = lists.pop(0) if probe.sparse else []
+        return Ranked(dense, bm25)
+
+    def count(self) -> int:
+        with _engine_errors("count"):
+            return int(self._shard.count(qe.CountRequest(exact=True)))
+
+    def optimize(self) -> None:
+        """Build the HNSW graph and merge segments (blocking; the writer does it on publish)."""
+        with _engine_errors("optimize"):
+            self._shard.optimize()
+
+    def flush(self) -> None:
+        with _engine_errors("flush"):
+            self._shard.flush()
+
+    def close(self) -> None:
+        with _engine_errors("close"):
+            self._shard.close()
+
+
+def _filter(probe: Probe) -> qe.Filter | None:
+    if not probe.filters:
+        return None
+    conditions: list[Any] = [
+        qe.FieldCondition(f"metadata.{key}", match=qe.MatchValue(value))
+        for key, value in sorted(probe.filters.items())
+    ]
+    return qe.Filter(must=conditions)
+
+
+def _request(
+    query: qe.Query, limit: int, flt: qe.Filter | None, params: qe.SearchParams | None
+) -> qe.QueryRequest:
+    return qe.QueryRequest(limit=limit, query=query, filter=flt, with_payload=True, params=params)
