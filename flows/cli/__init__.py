@@ -9,6 +9,9 @@ from __future__ import annotations
 from flows.cli import (
     db,  # noqa: F401  (registers commands)
     demo,  # noqa: F401  (registers commands)
+    outbox,  # noqa: F401  (registers commands)
+    relay,  # noqa: F401  (registers commands)
+    serve,  # noqa: F401  (registers commands)
 )
 from flows.cli.app import app
 

@@ -1,0 +1,49 @@
+"""Every command of the `caseloop` CLI, at any depth, has help text and answers --help.
+
+Typer vendors its own copy of click, so the walk goes by attributes, not click's classes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import typer.main
+from typer.testing import CliRunner
+
+from flows.cli import app
+
+
+def commands(command: Any, path: tuple[str, ...] = ()) -> Iterator[tuple[tuple[str, ...], Any]]:
+    yield path, command
+    for name, sub in sorted(getattr(command, "commands", {}).items()):
+        yield from commands(sub, (*path, name))
+
+
+ROOT = typer.main.get_command(app)
+ALL = list(commands(ROOT))
+
+
+def test_the_walk_finds_the_escalation_commands() -> None:
+    names = {" ".join(path) for path, _ in ALL}
+    assert {"serve", "relay", "outbox", "outbox list", "outbox redrive", "db upgrade"} <= names
+
+
+@pytest.mark.parametrize(("path", "command"), ALL, ids=[" ".join(p) or "caseloop" for p, _ in ALL])
+def test_command_has_help(path: tuple[str, ...], command: Any) -> None:
+    text = (command.help or command.short_help or "").strip()
+    assert text, f"`caseloop {' '.join(path)}` has no help text"
+    result = CliRunner().invoke(app, [*path, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "Usage:" in result.output
+
+
+@pytest.mark.parametrize(("path", "command"), ALL, ids=[" ".join(p) or "caseloop" for p, _ in ALL])
+def test_options_have_help(path: tuple[str, ...], command: Any) -> None:
+    missing = [
+        param.name
+        for param in command.params
+        if param.param_type_name == "option" and not (param.help or "").strip()
+    ]
+    assert not missing, f"`caseloop {' '.join(path)}` options without help: {missing}"
