@@ -1,0 +1,120 @@
+"""The replay on a real embedded index: no case from the future, honest cross-fitted figures."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import retrieval
+from evaluation.casebase import encode_cases, scratch_index, settings_for
+from evaluation.converters.banking77 import convert_banking77
+from evaluation.converters.intent_split import SplitPlan
+from evaluation.dataset import Case, Dataset, Query
+from evaluation.errors import ReplayError
+from evaluation.escalation import FIGURES, escalation_replay, time_folds
+from evaluation.replay import replay, timeline
+
+T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
+
+
+def _at(hours: float) -> dt.datetime:
+    return T0 + dt.timedelta(hours=hours)
+
+
+CASES = (
+    Case("card", "My card has not arrived yet after two weeks", "Reissued", _at(1), metadata={"tenant": "a"}),
+    Case("refund", "Refund for a cancelled order never arrived", "Refunded", _at(5), metadata={"tenant": "a"}),
+    Case("pin", "My PIN is blocked after three wrong tries", "Unblocked", None, metadata={"tenant": "b"}),
+)  # fmt: skip
+QUERIES = (
+    Query("q-late", "where is my refund for the cancelled order", frozenset({"refund"}), _at(9)),
+    Query("q-early", "refund of my cancelled order has not arrived", frozenset({"refund"}), _at(3)),
+    Query("q-card", "card still not here", frozenset({"card"}), _at(2), filters={"tenant": "a"}),
+    Query("q-untimed", "pin blocked", frozenset({"pin"})),
+)  # fmt: skip
+DATA = Dataset(CASES, QUERIES)
+
+
+def test_timeline_orders_queries_and_releases_cases_strictly_before() -> None:
+    order = [(q.query_id, [c.case_id for c in arriving]) for q, arriving in timeline(DATA)]
+    assert order == [
+        ("q-card", ["pin", "card"]),  # untimed cases are there from the start
+        ("q-early", []),
+        ("q-late", ["refund"]),
+        ("q-untimed", []),
+    ]
+    same_time = Dataset(CASES, (Query("q", "refund", frozenset({"refund"}), _at(5)),))
+    assert [c.case_id for c in next(iter(timeline(same_time)))[1]] == ["pin", "card"]
+
+
+def test_replay_never_sees_a_case_resolved_later(tmp_path: Path) -> None:
+    with scratch_index(settings_for(DATA), tmp_path / "scratch") as index:
+        base = encode_cases(index, DATA.cases)
+        steps = {s.query_id: s for s in replay(DATA, index, base)}
+        with pytest.raises(ReplayError, match="empty index"):
+            replay(DATA, index, base)
+    early, late = steps["q-early"], steps["q-late"]
+    assert early.no_match is True
+    assert early.visible_cases == 2
+    assert early.top_case != "refund"
+    assert early.correct is False
+    assert late.no_match is False
+    assert late.top_case == "refund"
+    assert late.correct is True
+    assert late.dense_top == "refund"
+    assert 0.0 < late.dense_score <= 1.0
+    assert steps["q-card"].top_case == "card"  # the tenant filter keeps "pin" (tenant b) out
+    assert steps["q-untimed"].visible_cases == 3
+    assert {"top_dense", "dense_margin", "lexical_match", "agreement"} <= set(late.figures)
+
+
+def test_time_folds_are_contiguous_blocks() -> None:
+    assert time_folds(50, 5).tolist() == [i // 10 for i in range(50)]
+    with pytest.raises(ReplayError, match="too few"):
+        time_folds(30, 5)
+    with pytest.raises(ReplayError, match="at least 2"):
+        time_folds(100, 1)
+
+
+@pytest.fixture(scope="module")
+def banking(data_dir: Path) -> Dataset:
+    plan = SplitPlan(prefix="b-", held_out_count=4, max_queries=160, seed=1)
+    return convert_banking77(data_dir / "banking77" / "train-sample.csv", plan)
+
+
+def test_cross_fitted_operating_point_on_banking77_slice(banking: Dataset) -> None:
+    report = escalation_replay(banking, target_precision=0.9, folds=4)
+    out = report.as_dict()
+    steps = report.steps
+    answered = np.array([s.answered for s in steps])
+    right = np.array([s.correct for s in steps])
+    no_match = np.array([s.no_match for s in steps])
+    assert out["n_queries"] == 160
+    assert out["n_no_match"] == int(no_match.sum()) > 0
+    assert out["escalation_drop"]["value"] == pytest.approx(answered.mean())
+    assert out["answered_precision"]["value"] == pytest.approx(right[answered].mean())
+    assert out["wrong_answer_rate"]["value"] == pytest.approx((answered & ~right).mean())
+    assert out["no_match_escalated"]["value"] == pytest.approx((~answered[no_match]).mean())
+    assert out["escalation_rate_with"]["value"] == pytest.approx(1 - answered.mean())
+    assert not (right & no_match).any(), "a no-match query can never be answered right"
+    for name in FIGURES:
+        estimate = out[name]
+        assert estimate["low"] <= estimate["value"] <= estimate["high"]
+    assert out["calibration"] == "cross-fitted over 4 time-ordered folds"
+    assert out["baseline"]["name"] == "top-1 cosine threshold"
+    assert out["oracle_curve"]["label"].startswith("oracle")
+    assert sum(out["reasons"].values()) == 160
+    coverages = [p["coverage"] for p in out["curve"]]
+    assert coverages == sorted(coverages, reverse=True)
+
+
+def test_a_calibration_file_replaces_cross_fitting(banking: Dataset) -> None:
+    never = retrieval.VerdictPolicy(answer_threshold=1.01)  # confidence never reaches it
+    out = escalation_replay(banking, policy=never, folds=4).as_dict()
+    assert out["calibration"] == "calibration file fitted on other data"
+    assert out["escalation_drop"]["value"] == 0.0
+    assert out["no_match_escalated"]["value"] == 1.0
+    assert out["answered_precision"]["value"] is None
