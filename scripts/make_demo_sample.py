@@ -28,6 +28,7 @@ import gzip
 import io
 import json
 import random
+import re
 import shutil
 from pathlib import Path
 
@@ -65,6 +66,25 @@ NOTES = (
     "Internal: customer history looks clean; {intent} handled with the usual steps. Do not share the audit notes.",
     "Internal: verified identity against the CRM before replying (ref {ref}).",
 )
+#: Bitext writes slots as ``{{Slot Name}}``. They are filled with plain values: the text then
+#: reads like a real reply, and django-helpdesk renders follow-up text as a Django template,
+#: where ``{{Website Name}}`` is a syntax error.
+SLOT_VALUES = {
+    "Customer Support Phone Number": "0800 555 0199",
+    "Support Phone Number": "0800 555 0199",
+    "Phone": "0800 555 0199",
+    "Customer Support Email": "support@example-shop.com",
+    "Customer Support Email Address": "support@example-shop.com",
+    "Support Email": "support@example-shop.com",
+    "Email": "support@example-shop.com",
+    "Website Name": "example-shop.com",
+    "Website/App Name": "example-shop.com",
+    "Website or App": "example-shop.com",
+    "Website URL": "https://example-shop.com",
+    "Customer Support Availability": "from 8am to 8pm, Monday to Saturday",
+    "Support Team Availability": "from 8am to 8pm, Monday to Saturday",
+}
+SLOT = re.compile(r"\{\{\s*([^{}]*?)\s*\}\}")
 OUTPUT = Path(__file__).resolve().parent.parent / "flows" / "demo" / "data"
 
 
@@ -79,6 +99,18 @@ def read_rows(path: Path) -> dict[str, list[dict[str, str]]]:
             row["id"] = f"bitext-{number:05d}"
             by_intent.setdefault(row["intent"], []).append(row)
     return by_intent
+
+
+def fill_slots(text: str) -> str:
+    """Replace ``{{Slot}}`` placeholders with a value (or the slot's own name, e.g. a menu label)."""
+
+    def value(match: re.Match[str]) -> str:
+        name = match.group(1)
+        if name.endswith("Anonymized"):
+            return "the number you gave us"
+        return SLOT_VALUES.get(name, name)
+
+    return SLOT.sub(value, text)
 
 
 def day_intents(day: int, rng: random.Random) -> str:
@@ -103,8 +135,8 @@ def record(row: dict[str, str], split: str, day: int, minute: int, rng: random.R
         "intent": row["intent"],
         "category": row["category"],
         "customer": f"customer-{rng.randrange(1000):03d}",
-        "message": " ".join(row["instruction"].split()),
-        "reply": row["response"].replace("\r\n", "\n").strip(),
+        "message": fill_slots(" ".join(row["instruction"].split())),
+        "reply": fill_slots(row["response"].replace("\r\n", "\n").strip()),
         "internal_note": note,
     }
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from sqlalchemy import select
@@ -32,23 +33,25 @@ class Calibration:
     description: str
 
 
-def learn_tonight(store: Store, adapter: Any, index: Any, settings: Any) -> tuple[int, str]:
-    """Run the learning flow once; returns (case summaries written, how it ran)."""
-    from flows.learning import nightly_learning
+def learn_tonight(
+    store: Store, adapter: Any, index_path: Path, settings: Any, retrieval_settings: Any
+) -> tuple[int, str]:
+    """Run the learning flow once with its own writer on the index; returns (cases, how)."""
+    import retrieval
 
-    parameters = inspect.signature(nightly_learning.fn).parameters
-    kwargs = {
-        name: value
-        for name, value in {
-            "store": store,
-            "adapter": adapter,
-            "index": index,
-            "settings": settings,
-        }.items()
-        if name in parameters
-    }
-    report = nightly_learning(**kwargs)
-    return _learned(report), "the Prefect flow `nightly_learning` (local mode)"
+    with retrieval.open_index(index_path, settings=retrieval_settings) as writer:
+        try:
+            from flows.learning import nightly_learning
+        except ImportError:
+            # Until the Prefect flow exists the demo calls the function the flow wraps.
+            from ingestion.cases import learn
+
+            report = learn(store, adapter, writer, settings)
+            return _learned(report), "`ingestion.cases.learn` (the Prefect flow is not there yet)"
+        parameters = inspect.signature(nightly_learning.fn).parameters
+        offered = {"store": store, "adapter": adapter, "index": writer, "settings": settings}
+        report = nightly_learning(**{k: v for k, v in offered.items() if k in parameters})
+    return _learned(report), "the Prefect flow `nightly_learning` (Prefect local mode)"
 
 
 def _learned(report: Any) -> int:
@@ -77,19 +80,34 @@ def case_intents(store: Store, intent_of_session: Mapping[str, str]) -> dict[str
 
 
 def calibrate_policy(
-    index: Any, questions: Sequence[Conversation], intents: Mapping[str, str]
+    reader: Any,
+    index_path: Path,
+    retrieval_settings: Any,
+    questions: Sequence[Conversation],
+    intents: Mapping[str, str],
 ) -> Calibration:
-    """Fit the verdict policy on held-out questions against the index as learned so far."""
+    """Fit the verdict policy on held-out questions against the index as learned so far.
+
+    The questions are assessed through the chatbot's own reader; the fitted policy is stored
+    with the index through a short-lived writer, so the next day's ``assess`` calls use it.
+    """
     import retrieval
 
     samples = []
     for question in questions:
-        assessment = index.assess(question.message)
+        assessment = reader.assess(question.message)
         top = assessment.hits[0].case_id if assessment.hits else None
         correct = top is not None and intents.get(top) == question.intent
         samples.append(retrieval.CalibrationSample(figures=assessment.figures, correct=correct))
-    policy = retrieval.calibrate(samples, target_precision=TARGET_PRECISION)
-    index.save_policy(policy)
+    try:
+        policy = retrieval.calibrate(samples, target_precision=TARGET_PRECISION)
+    except retrieval.CalibrationError as exc:
+        return Calibration(
+            policy=dict(reader.policy.to_dict()),
+            description=f"retrieval's built-in defaults (calibration refused: {exc})",
+        )
+    with retrieval.open_index(index_path, settings=retrieval_settings) as writer:
+        writer.save_policy(policy)
     positives = sum(1 for s in samples if s.correct)
     return Calibration(
         policy=dict(policy.to_dict()),

@@ -64,8 +64,12 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
         f"(Bitext customer-support sample, CDLA-Sharing-1.0); state in {state}"
     )
     with progress_bars() as progress, Stack(state, ports) as stack:
-        index = retrieval.open_index(state / "index")
-        simulation = Simulation(stack, index, progress)
+        # Readers look for a newly published generation before every search, so the chatbot
+        # answers from what the night learned as soon as the night is over.
+        settings = retrieval.RetrievalSettings.load().model_copy(update={"reload_interval": 0.0})
+        index_path = state / "index"
+        index = retrieval.open_index(index_path, settings=settings)
+        simulation = Simulation(stack, index, progress, index_path=index_path, settings=settings)
         try:
             outcome = simulation.run(days, sample.calibration)
             result = _finish(options, outcome, stack, time.monotonic() - started, index)

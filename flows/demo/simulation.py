@@ -53,9 +53,13 @@ def session_id(conversation: Conversation) -> str:
 class Simulation:
     """Runs the days against a started `Stack`."""
 
-    def __init__(self, stack: Stack, index: Any, progress: Progress) -> None:
+    def __init__(
+        self, stack: Stack, index: Any, progress: Progress, *, index_path: Path, settings: Any
+    ) -> None:
         self._stack = stack
-        self._index = index
+        self._index = index  # the chatbot's reader; the night opens its own writers
+        self._index_path = index_path
+        self._retrieval_settings = settings
         self._progress = progress
         self._client = httpx.Client(timeout=30.0)
         self._bot = Chatbot(index, stack.service_url, client=self._client)
@@ -145,7 +149,7 @@ class Simulation:
         task = self._task(f"night {number}: learning flow", 1)
         stack = self._stack
         learned, how = night.learn_tonight(
-            self._store(), stack.adapter, self._index, stack.settings
+            self._store(), stack.adapter, self._index_path, stack.settings, self._retrieval_settings
         )
         self.outcome.learning = how
         self.outcome.ledger.learned_by_day[number] = learned
@@ -155,7 +159,11 @@ class Simulation:
         if calibration:
             task = self._task("night 1: calibrate the verdict", 1)
             self.outcome.calibration = night.calibrate_policy(
-                self._index, calibration, self.outcome.ledger.case_intents
+                self._index,
+                self._index_path,
+                self._retrieval_settings,
+                calibration,
+                self.outcome.ledger.case_intents,
             )
             self._progress.advance(task)
 

@@ -140,7 +140,6 @@ class Stack:
 
     def _start_workers(self) -> None:
         from ingestion.inbox import InboxWorker
-
         from ingestion.relay import Relay
 
         assert self.settings is not None
@@ -148,13 +147,7 @@ class Stack:
         relay = Relay(self.store, self.adapter, self.settings)
         inbox = InboxWorker(self.store, self.adapter, self.settings)
         self._spawn("caseloop-relay", lambda: relay.run(self._stop))
-        self._spawn("caseloop-inbox", lambda: self._inbox_loop(inbox))
-
-    def _inbox_loop(self, inbox: Any) -> None:
-        assert self.settings is not None
-        while not self._stop.is_set():
-            if not inbox.process_pending():
-                self._stop.wait(self.settings.inbox_poll_interval)
+        self._spawn("caseloop-inbox", lambda: inbox.run(self._stop))
 
     def _spawn(self, name: str, target: Any) -> None:
         def guarded() -> None:

@@ -28,6 +28,9 @@ def test_bundled_sample_is_complete_and_licensed() -> None:
     seen = {c.intent for c in sample.conversations}
     assert {c.intent for c in sample.calibration} - seen
     assert sum(1 for c in sample.conversations if c.internal_note) > 50
+    # django-helpdesk renders follow-up text as a Django template: no template syntax may remain.
+    texts = [t for c in sample.conversations for t in (c.message, c.reply, c.internal_note or "")]
+    assert not [t for t in texts if "{{" in t or "{%" in t or "{#" in t]
     licence = (SAMPLE_PATH.parent / "LICENSE.txt").read_text()
     assert "Community Data License Agreement" in licence
     assert "Sharing" in licence
