@@ -24,12 +24,27 @@ class IngestionSettings(BaseSettings):
     )
     # Ticketing system
     ticketing: str = Field(
-        "helpdesk", description="Adapter: helpdesk (django-helpdesk) or generic."
+        "helpdesk", description="Adapter: helpdesk (django-helpdesk), rt or generic."
     )
     helpdesk_url: str = Field("http://127.0.0.1:8801", description="django-helpdesk base URL.")
     helpdesk_token: SecretStr = Field(SecretStr(""), description="django-helpdesk API token.")
     helpdesk_queue: int = Field(1, description="django-helpdesk queue id for new tickets.")
     ticketing_timeout: float = Field(10.0, description="Seconds per ticketing API call.")
+    # Request Tracker 5 (ingestion.adapters.rt) and the generic mapped adapter (…generic)
+    rt_url: str = Field("http://127.0.0.1:8811", description="Request Tracker site root URL.")
+    rt_token: SecretStr = Field(SecretStr(""), description="RT auth token (preferred over basic).")
+    rt_username: str = Field("", description="RT user (basic auth; marks the bot's replies).")
+    rt_password: SecretStr = Field(SecretStr(""), description="RT password for basic auth.")
+    rt_queue: str = Field("General", description="RT queue (name or id) for new tickets.")
+    rt_conversation_field: str = Field(
+        "caseloop-conversation", description="RT ticket custom field holding the conversation id."
+    )
+    generic_mapping: Path | None = Field(
+        None, description="Mapping file (YAML) of the generic adapter."
+    )
+    generic_url: str = Field("", description="Base URL of the system the mapping describes.")
+    generic_token: SecretStr = Field(SecretStr(""), description="Secret for the mapping's auth.")
+    generic_username: str = Field("", description="User for the mapping's basic auth.")
     # Escalation API and service
     max_payload_bytes: int = Field(1_000_000, description="Largest escalation body accepted.")
     service_host: str = Field("127.0.0.1", description="Bind address of `caseloop serve`.")
