@@ -111,6 +111,11 @@ class HelpdeskServer:
         return self.data_dir / LOG_NAME
 
     @property
+    def pid(self) -> int | None:
+        """The server process id while it runs."""
+        return self._process.pid if self.running and self._process else None
+
+    @property
     def running(self) -> bool:
         return self._process is not None and self._process.poll() is None
 

@@ -51,6 +51,8 @@ STATUS_CODES: dict[TicketStatus, int] = {name: code for code, name in STATUS_NAM
 OPENING_TITLE = "Ticket Opened"
 MARKER_RE = re.compile(r"^caseloop-conversation: (\S+)$", re.MULTILINE)
 FOOTER_RULE = "\n\n---\n"
+#: Page size of the incremental lookups: between two lookups only a few tickets are new.
+PROBE_SIZE = 10
 
 
 class _Model(BaseModel):
@@ -200,8 +202,8 @@ class HelpdeskAdapter:
         """One ticket with its follow-ups; `TicketNotFound` if it does not exist."""
         return self._remote(self._api.call("GET", f"tickets/{_ticket_id(ticket_id)}/", TicketJson))
 
-    def _page(self, number: int | Literal["last"]) -> TicketPageJson:
-        params = {"page": number, "page_size": self.page_size}
+    def _page(self, number: int | Literal["last"], size: int | None = None) -> TicketPageJson:
+        params = {"page": number, "page_size": size or self.page_size}
         return self._api.call("GET", "tickets/", TicketPageJson, params=params)
 
     def _all_tickets(self) -> list[TicketJson]:
@@ -235,12 +237,16 @@ class HelpdeskAdapter:
         self._indexed_up_to = max(self._indexed_up_to, ticket.id)
 
     def _scan_new(self) -> dict[int, TicketJson]:
-        """Index tickets newer than the watermark, reading pages from the last one backwards."""
-        newest = self._page("last")
+        """Index tickets newer than the watermark, reading pages from the last one backwards.
+
+        The first scan reads everything in large pages; later ones usually need one small page.
+        """
+        size = self.page_size if self._indexed_up_to == 0 else min(self.page_size, PROBE_SIZE)
+        newest = self._page("last", size)
         seen: dict[int, TicketJson] = {}
-        last = math.ceil(newest.count / self.page_size)
+        last = math.ceil(newest.count / size)
         for number in range(last, 0, -1):
-            results = newest.results if number == last else self._page(number).results
+            results = newest.results if number == last else self._page(number, size).results
             fresh = [t for t in results if t.id > self._indexed_up_to]
             seen.update((t.id, t) for t in fresh)
             if len(fresh) < len(results):
