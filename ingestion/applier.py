@@ -30,6 +30,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
+from ingestion.channel import enqueue_bot_note
 from ingestion.errors import StoreError
 from ingestion.schema import OutgoingMessage, Ticket, TicketComment, TicketEvent
 from ingestion.settings import IngestionSettings
@@ -247,4 +248,6 @@ def _add_message(
             next_push_at=now if pushing else None,
         )
     )
+    if settings.bot_note_after_forward:
+        enqueue_bot_note(session, ticket, identifier, seq, now)
     return identifier

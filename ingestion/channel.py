@@ -1,0 +1,360 @@
+"""The channel back to the orchestrator: forwarded agent replies, pulled or pushed, in order.
+
+Outgoing messages are written by the applier (stable id = UUIDv5 of ticket and comment, ``seq``
+per session). The orchestrator gets them either way, and dedupes on the id:
+
+* pull: `list_messages` behind ``GET /sessions/{session_id}/messages?after=<seq or message id>``;
+* push: `Channel.push_due` POSTs each message to ``orchestrator_url``, signed with the Standard
+  Webhooks scheme (``webhook-id`` = message id, so the orchestrator's dedupe survives retries).
+  Only the oldest undelivered message of a session is in flight, so a session never receives
+  seq n+1 before seq n. Failures retry with the outbox's policy (exponential backoff with
+  jitter, Retry-After honoured, dead after ``relay_max_attempts`` or at once on a 4xx), and a
+  claimed message is leased through ``next_push_at`` so a crashed pusher's work is re-taken.
+
+With ``bot_note_after_forward`` the applier also queues an outbox row (topic `TOPIC_BOT_NOTE`,
+its own aggregate so it never holds back an escalation) and `Channel.add_bot_notes` writes an
+internal note on the ticket: "forwarded to the customer as message …". A retried note first
+looks for its marker on the ticket, and the note is mirrored as the bot's own internal comment.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import logging
+import random
+import socket
+import threading
+import uuid
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
+
+import httpx
+from sqlalchemy import Select, exists, select
+from sqlalchemy.orm import Session, aliased
+
+from ingestion import outbox
+from ingestion.errors import NotFound, TicketingRejected, TicketingUnavailable
+from ingestion.outbox import RetryPolicy
+from ingestion.schema import OutboxRow, OutgoingMessage, Ticket, TicketComment
+from ingestion.settings import IngestionSettings
+from ingestion.store import Store
+from ingestion.ticketing import TicketingAdapter
+from ingestion.webhooks import signed_headers
+
+log = logging.getLogger(__name__)
+TOPIC_BOT_NOTE = "ticket.bot_note"
+NOTE_MARKER = "caseloop-forwarded-message:"
+_RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+
+
+def _utcnow() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One customer-visible agent reply on its way to the session."""
+
+    id: str
+    session_id: str
+    seq: int
+    body: str
+    author: str | None
+    created_at: str  # ISO 8601, UTC
+    ticket_source: str
+    ticket_id: str
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def _message(row: OutgoingMessage, source: str, ticket_id: str) -> Message:
+    return Message(
+        id=row.id,
+        session_id=row.session_id,
+        seq=row.seq,
+        body=row.body,
+        author=row.author,
+        created_at=row.created_at.isoformat(),
+        ticket_source=source,
+        ticket_id=ticket_id,
+    )
+
+
+def _base_query() -> Select[OutgoingMessage, str, str]:
+    return (
+        select(OutgoingMessage, Ticket.source, Ticket.external_id)
+        .join(TicketComment, TicketComment.id == OutgoingMessage.comment_id)
+        .join(Ticket, Ticket.id == TicketComment.ticket_id)
+    )
+
+
+def list_messages(
+    store: Store, session_id: str, *, after: str | None = None, limit: int = 200
+) -> list[Message]:
+    """Messages of a session after ``after`` (a seq number or a message id), oldest first.
+
+    Raises `NotFound` when ``after`` names a message id this session does not have.
+    """
+    with store.transaction() as session:
+        floor = 0
+        if after and after.isdigit():
+            floor = int(after)
+        elif after:
+            seq = session.scalar(
+                select(OutgoingMessage.seq).where(
+                    OutgoingMessage.id == after, OutgoingMessage.session_id == session_id
+                )
+            )
+            if seq is None:
+                raise NotFound(f"after: message {after!r} is not in session {session_id!r}")
+            floor = seq
+        rows = session.execute(
+            _base_query()
+            .where(OutgoingMessage.session_id == session_id, OutgoingMessage.seq > floor)
+            .order_by(OutgoingMessage.seq)
+            .limit(limit)
+        ).all()
+        return [_message(row, source, ticket_id) for row, source, ticket_id in rows]
+
+
+def enqueue_bot_note(
+    session: Session, ticket: Ticket, message_id: str, seq: int, now: dt.datetime
+) -> None:
+    """Queue the internal "forwarded" note for one message (in the applier's transaction)."""
+    session.add(
+        OutboxRow(
+            topic=TOPIC_BOT_NOTE,
+            aggregate_id=f"note:{ticket.source}:{ticket.external_id}"[:200],
+            idempotency_key=str(uuid.uuid5(uuid.NAMESPACE_URL, f"caseloop-note:{message_id}")),
+            payload={"message_id": message_id, "seq": seq, "ticket_row": ticket.id},
+            state="pending",
+            attempts=0,
+            next_attempt_at=now,
+            created_at=now,
+        )
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PushReport:
+    """What one round of pushes and notes did."""
+
+    delivered: int = 0
+    retrying: int = 0
+    dead: int = 0
+    notes: int = 0
+
+
+class Channel:
+    """Pushes due messages and writes bot notes; clock and randomness are injectable."""
+
+    def __init__(
+        self,
+        store: Store,
+        settings: IngestionSettings,
+        *,
+        adapter: TicketingAdapter | None = None,
+        transport: httpx.BaseTransport | None = None,
+        clock: Callable[[], dt.datetime] = _utcnow,
+        rng: random.Random | None = None,
+    ) -> None:
+        self.store = store
+        self.settings = settings
+        self.adapter = adapter
+        self.clock = clock
+        self.rng = rng or random.Random()
+        self.policy = RetryPolicy.from_settings(settings)
+        self.owner = f"channel:{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self._http = httpx.Client(timeout=settings.ticketing_timeout, transport=transport)
+
+    def close(self) -> None:
+        self._http.close()
+
+    # -- push ------------------------------------------------------------------------------
+    def _claim(self, limit: int) -> list[tuple[Message, int]]:
+        now = self.clock()
+        earlier = aliased(OutgoingMessage)
+        blocked = exists().where(
+            earlier.session_id == OutgoingMessage.session_id,
+            earlier.seq < OutgoingMessage.seq,
+            earlier.push_state == "pending",
+        )
+        query = (
+            _base_query()
+            .where(
+                OutgoingMessage.push_state == "pending",
+                OutgoingMessage.next_push_at <= now,
+                ~blocked,
+            )
+            .order_by(OutgoingMessage.created_at, OutgoingMessage.seq)
+            .limit(limit)
+        )
+        if not self.store.is_sqlite:
+            query = query.with_for_update(skip_locked=True, of=OutgoingMessage)
+        lease = now + dt.timedelta(seconds=self.settings.relay_lease_seconds)
+        with self.store.transaction() as session:
+            claimed = []
+            for row, source, ticket_id in session.execute(query).all():
+                row.next_push_at = lease
+                row.push_attempts += 1
+                claimed.append((_message(row, source, ticket_id), row.push_attempts))
+            return claimed
+
+    def push_due(self, limit: int = 50) -> PushReport:
+        """POST every due head-of-session message once; record delivered / retry / dead."""
+        if not self.settings.orchestrator_url:
+            return PushReport()
+        report = PushReport()
+        for message, attempts in self._claim(limit):
+            outcome = self._push(message, attempts)
+            report = PushReport(
+                delivered=report.delivered + (outcome == "delivered"),
+                retrying=report.retrying + (outcome == "retry"),
+                dead=report.dead + (outcome == "dead"),
+                notes=report.notes,
+            )
+        return report
+
+    def _push(self, message: Message, attempts: int) -> str:
+        body = json.dumps({"type": "message.created", "data": message.to_dict()}).encode()
+        now = self.clock()
+        headers = {"content-type": "application/json"}
+        secret = self.settings.orchestrator_secret.get_secret_value()
+        if secret:
+            headers.update(signed_headers(secret, message.id, int(now.timestamp()), body))
+        else:
+            headers.update(
+                {"webhook-id": message.id, "webhook-timestamp": str(int(now.timestamp()))}
+            )
+        error, retry_after, permanent = None, None, False
+        try:
+            response = self._http.post(
+                str(self.settings.orchestrator_url), content=body, headers=headers
+            )
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        else:
+            if response.is_success:
+                return self._record(message.id, "delivered", None, None)
+            error = f"HTTP {response.status_code}"
+            permanent = (
+                400 <= response.status_code < 500 and response.status_code not in _RETRYABLE_4XX
+            )
+            retry_after = _retry_after(response.headers.get("retry-after"))
+        dead = permanent or attempts >= self.policy.max_attempts
+        if dead:
+            return self._record(message.id, "dead", error, None)
+        wait = self.policy.delay(attempts, self.rng, retry_after)
+        return self._record(message.id, "retry", error, now + dt.timedelta(seconds=wait))
+
+    def _record(
+        self, message_id: str, outcome: str, error: str | None, next_at: dt.datetime | None
+    ) -> str:
+        with self.store.transaction() as session:
+            row = session.get(OutgoingMessage, message_id)
+            if row is not None and row.push_state == "pending":
+                row.push_state = {"delivered": "delivered", "dead": "dead"}.get(outcome, "pending")
+                row.last_error = error
+                row.next_push_at = next_at
+        if outcome != "delivered":
+            log.warning("push of message %s: %s (%s)", message_id, outcome, error)
+        return outcome
+
+    # -- bot notes -------------------------------------------------------------------------
+    def add_bot_notes(self, limit: int = 20) -> int:
+        """Write queued "forwarded" notes; how many were written."""
+        if self.adapter is None:
+            return 0
+        items = outbox.claim(
+            self.store,
+            self.owner,
+            now=self.clock(),
+            lease_seconds=self.settings.relay_lease_seconds,
+            limit=limit,
+            topics=(TOPIC_BOT_NOTE,),
+        )
+        written = 0
+        for item in items:
+            written += self._note(item)
+        return written
+
+    def _note(self, item: outbox.OutboxItem) -> int:
+        assert self.adapter is not None
+        with self.store.transaction() as session:
+            ticket = session.get(Ticket, item.payload["ticket_row"])
+            external_id = ticket.external_id if ticket else None
+        tag = f"{NOTE_MARKER} {item.payload['message_id']}"
+        try:
+            if external_id is None:
+                raise TicketingRejected("the ticket's mirror row is gone")
+            if item.attempts > 1 and any(
+                tag in c.body for c in self.adapter.get_ticket(external_id).comments
+            ):
+                comment_id = None  # an earlier attempt wrote it
+            else:
+                text = f"Forwarded to the customer's chat as message #{item.payload['seq']}.\n{tag}"
+                comment_id = self.adapter.add_comment(external_id, text, public=False).id
+        except (TicketingUnavailable, TicketingRejected) as exc:
+            with self.store.transaction() as session:
+                outbox.fail(
+                    session,
+                    item,
+                    error=str(exc),
+                    now=self.clock(),
+                    policy=self.policy,
+                    rng=self.rng,
+                    retry_after=getattr(exc, "retry_after", None),
+                    permanent=isinstance(exc, TicketingRejected),
+                )
+            return 0
+        with self.store.transaction() as session:
+            outbox.complete(session, item, now=self.clock())
+            if comment_id is not None and ticket is not None:
+                _mirror_bot_note(session, ticket.id, comment_id, tag, self.clock())
+        return 1
+
+    def run_once(self) -> PushReport:
+        """One round: pushes, then notes."""
+        report = self.push_due()
+        return PushReport(report.delivered, report.retrying, report.dead, self.add_bot_notes())
+
+    def run(self, stop: threading.Event, *, interval: float | None = None) -> None:
+        """Push and note until ``stop`` is set."""
+        while not stop.is_set():
+            report = self.run_once()
+            if report.delivered + report.retrying + report.dead + report.notes == 0:
+                stop.wait(interval or self.settings.relay_poll_interval)
+
+
+def _mirror_bot_note(
+    session: Session, ticket_row: int, comment_id: str, body: str, now: dt.datetime
+) -> None:
+    exists_already = session.scalar(
+        select(TicketComment.id).where(
+            TicketComment.ticket_id == ticket_row, TicketComment.external_id == comment_id
+        )
+    )
+    if exists_already is None:
+        session.add(
+            TicketComment(
+                ticket_id=ticket_row,
+                external_id=comment_id,
+                author="caseloop",
+                author_role="bot",
+                visibility="internal",
+                body=body,
+                created_at=now,
+                mirrored_at=now,
+            )
+        )
+
+
+def _retry_after(value: str | None) -> float | None:
+    if value is None:
+        return None
+    try:
+        return max(float(value), 0.0)
+    except ValueError:
+        return None

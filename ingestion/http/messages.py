@@ -1,0 +1,57 @@
+"""`GET /sessions/{session_id}/messages?after=…`: the pull side of the channel to the orchestrator.
+
+``after`` is a seq number or a message id (the last one the orchestrator has); the answer lists
+the session's next messages in order, and ``next_after`` is what to send next time. Message ids
+are stable, so the orchestrator can also dedupe pushed and pulled copies of one message.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, HTTPException, Path, Query
+
+from ingestion.channel import list_messages
+from ingestion.errors import NotFound
+from ingestion.http.deps import get_settings, get_store
+from ingestion.settings import IngestionSettings
+from ingestion.store import Store
+
+router = APIRouter(tags=["messages"])
+
+SessionId = Annotated[str, Path(min_length=1, max_length=200)]
+After = Annotated[
+    str | None,
+    Query(
+        max_length=36,
+        pattern=r"^(\d{1,12}|[0-9a-fA-F-]{36})$",
+        description="A seq number or a message id; messages after it are returned.",
+    ),
+]
+
+
+@router.get("/sessions/{session_id}/messages")
+def get_messages(
+    session_id: SessionId,
+    store: Annotated[Store, Depends(get_store)],
+    settings: Annotated[IngestionSettings, Depends(get_settings)],
+    after: After = None,
+    limit: Annotated[int | None, Query(ge=1, description="At most this many.")] = None,
+) -> dict[str, Any]:
+    """Agent replies forwarded to this session after ``after``, oldest first."""
+    count = min(limit or settings.messages_page_limit, settings.messages_page_limit)
+    try:
+        messages = list_messages(store, session_id, after=after, limit=count)
+    except NotFound as exc:
+        raise HTTPException(
+            status_code=404, detail=[{"loc": ["query", "after"], "msg": str(exc)}]
+        ) from exc
+    if messages:
+        next_after: int | None = messages[-1].seq
+    else:
+        next_after = int(after) if after and after.isdigit() else None
+    return {
+        "session_id": session_id,
+        "messages": [m.to_dict() for m in messages],
+        "next_after": next_after,
+    }
