@@ -1,0 +1,176 @@
+"""`caseloop webhooks`: the inbox worker, replays, purge and counters of the webhook receiver."""
+
+from __future__ import annotations
+
+import datetime as dt
+import signal
+import threading
+from types import FrameType
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from flows.cli import context
+from flows.cli.app import app
+
+webhooks_app = typer.Typer(
+    help="Webhook inbox: process, replay, purge, count.", no_args_is_help=True
+)
+app.add_typer(webhooks_app, name="webhooks")
+
+
+def _stop_on_signals() -> threading.Event:
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    return stop
+
+
+def _drain(ctx: typer.Context, *, cause: str, channel: bool) -> None:
+    """Process pending deliveries until none is left (or the ticketing system says wait)."""
+    from ingestion.adapters import build_adapter
+    from ingestion.channel import Channel
+    from ingestion.inbox import InboxWorker
+
+    settings = context.ingestion_settings(ctx)
+    store = context.store(settings)
+    adapter = build_adapter(settings)
+    console = Console(stderr=True)
+    try:
+        worker = InboxWorker(store, adapter, settings, cause=cause)
+        total = 0
+        while True:
+            report = worker.process_pending()
+            total += report.processed
+            console.print(
+                f"inbox: {report.processed} processed, {report.failed} failed, "
+                f"{report.deferred} deferred, {report.messages} messages"
+            )
+            if report.retry_after is not None or report.processed + report.failed == 0:
+                break
+        if channel:
+            pusher = Channel(store, settings, adapter=adapter)
+            pushed = pusher.run_once()
+            pusher.close()
+            console.print(f"channel: {pushed.delivered} pushed, {pushed.notes} bot notes")
+    finally:
+        adapter.close()
+        store.dispose()
+
+
+@webhooks_app.command("worker")
+def worker(
+    ctx: typer.Context,
+    once: Annotated[
+        bool, typer.Option("--once", help="Process what is pending now, then exit.")
+    ] = False,
+    channel: Annotated[
+        bool,
+        typer.Option(
+            "--channel/--no-channel",
+            help="Also push messages to orchestrator_url and write bot notes.",
+        ),
+    ] = True,
+) -> None:
+    """Run the inbox worker: re-read each announced ticket and apply it (until SIGTERM)."""
+    if once:
+        _drain(ctx, cause="webhook", channel=channel)
+        return
+    from ingestion.adapters import build_adapter
+    from ingestion.channel import Channel
+    from ingestion.inbox import InboxWorker
+
+    settings = context.ingestion_settings(ctx)
+    store = context.store(settings)
+    adapter = build_adapter(settings)
+    stop = _stop_on_signals()
+    threads = [threading.Thread(target=InboxWorker(store, adapter, settings).run, args=(stop,))]
+    pusher = Channel(store, settings, adapter=adapter) if channel else None
+    if pusher is not None:
+        threads.append(threading.Thread(target=pusher.run, args=(stop,)))
+    Console(stderr=True).print(f"webhooks worker on {adapter.source}: running")
+    try:
+        for thread in threads:
+            thread.start()
+        while not stop.wait(0.5):
+            if not all(thread.is_alive() for thread in threads):
+                stop.set()  # one loop died: stop the other and exit non-zero below
+        for thread in threads:
+            thread.join()
+    finally:
+        if pusher is not None:
+            pusher.close()
+        adapter.close()
+        store.dispose()
+
+
+@webhooks_app.command("replay")
+def replay(
+    ctx: typer.Context,
+    source: Annotated[str | None, typer.Option(help="Only deliveries of this source.")] = None,
+    delivery_id: Annotated[
+        list[str] | None, typer.Option("--id", help="Only these delivery ids (repeatable).")
+    ] = None,
+    since: Annotated[
+        dt.datetime | None,
+        typer.Option(help="Only deliveries received at or after this UTC time."),
+    ] = None,
+    failed_only: Annotated[
+        bool, typer.Option("--failed-only", help="Only deliveries that failed.")
+    ] = False,
+) -> None:
+    """Re-drive stored deliveries through the same worker path (then process them)."""
+    from ingestion import inbox
+
+    settings = context.ingestion_settings(ctx)
+    store = context.store(settings)
+    when = since.replace(tzinfo=dt.UTC) if since and since.tzinfo is None else since
+    count = inbox.replay(
+        store,
+        source=source,
+        delivery_ids=delivery_id or (),
+        since=when,
+        states=("failed",) if failed_only else ("processed", "failed"),
+    )
+    store.dispose()
+    Console(stderr=True).print(f"replay: {count} deliveries back to pending")
+    if count:
+        _drain(ctx, cause="replay", channel=True)
+
+
+@webhooks_app.command("purge")
+def purge(ctx: typer.Context) -> None:
+    """Forget finished deliveries older than webhook_dedupe_days."""
+    from ingestion import inbox
+
+    settings = context.ingestion_settings(ctx)
+    store = context.store(settings)
+    removed = inbox.purge(store, keep_days=settings.webhook_dedupe_days)
+    store.dispose()
+    Console().print(f"purged {removed} deliveries older than {settings.webhook_dedupe_days} days")
+
+
+@webhooks_app.command("stats")
+def stats(ctx: typer.Context) -> None:
+    """Deliveries by state and rejections (and dropped duplicates) by source and reason."""
+    from ingestion import inbox
+
+    settings = context.ingestion_settings(ctx)
+    store = context.store(settings)
+    states = inbox.state_counts(store)
+    rejections = inbox.rejection_counts(store)
+    store.dispose()
+    table = Table("source", "reason", "count", title="rejected or dropped deliveries")
+    for (source, reason), count in sorted(rejections.items()):
+        table.add_row(source, reason, str(count))
+    console = Console()
+    console.print(
+        "deliveries: " + ", ".join(f"{k} {v}" for k, v in sorted(states.items())) or "none"
+    )
+    console.print(table)
