@@ -10,7 +10,7 @@ new makes no writes at all. One case's failure is reported and never stops the o
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -25,9 +25,11 @@ from ingestion.cases.document import (
 from ingestion.cases.errors import IndexWriteFailed
 from ingestion.cases.note import write_notes
 from ingestion.cases.redact import Redactor
+from ingestion.cases.refresh import refresh_ticket
 from ingestion.cases.report import CaseOutcome, LearningReport
 from ingestion.cases.summariser import Summariser, build_summariser
 from ingestion.cases.tags import Encoder, Tagger, Vocabulary
+from ingestion.errors import TicketingError
 from ingestion.schema import CaseSummary, Ticket
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
@@ -78,11 +80,15 @@ def learn(
     encoder: Encoder | None = None,
     clock: Clock = _utcnow,
     progress: Progress | None = None,
+    refresh: bool = False,
+    live_status: Mapping[int, str] | None = None,
 ) -> LearningReport:
     """Learn from tickets changed since ``since`` (all when None) plus every pending repair.
 
-    ``adapter`` is only needed to write the "Resolution summary" note back to tickets
-    (``settings.learning_write_note``); ``encoder`` defaults to the index's MiniLM encoder.
+    With an ``adapter``, ``refresh`` re-reads each candidate from the ticketing system first
+    (the Prefect flow does this itself, with retries, and passes ``live_status``: canonical
+    statuses by ticket id). The adapter also writes the "Resolution summary" note back
+    (``settings.learning_write_note``). ``encoder`` defaults to the index's MiniLM encoder.
     """
     summariser = summariser or build_summariser(settings)
     tagger = Tagger(encoder or default_encoder(index), max_tags=settings.learning_max_tags)
@@ -92,10 +98,13 @@ def learn(
         ticket_ids = catalogue.candidate_tickets(session, since)
         vocabulary = catalogue.load_vocabulary(session)
         report.vocabulary_before = catalogue.vocabulary_size(session)
+    live = dict(live_status or {})
+    if refresh and adapter is not None:
+        live.update(refresh_all(store, adapter, ticket_ids, settings))
     size = max(1, settings.learning_batch_size)
     for start in range(0, len(ticket_ids), size):
         batch = ticket_ids[start : start + size]
-        plan = _plan(store, batch, redactor, summariser, report)
+        plan = _plan(store, batch, live, redactor, summariser, report)
         _apply(store, index, plan, summariser, tagger, vocabulary, clock(), report)
         if progress:
             progress(min(start + size, len(ticket_ids)), len(ticket_ids))
@@ -127,9 +136,32 @@ def default_encoder(index: Any) -> Encoder:
     )
 
 
+def refresh_all(
+    store: Store, adapter: TicketingAdapter, ticket_ids: Sequence[int], settings: IngestionSettings
+) -> dict[int, str]:
+    """Canonical statuses of ``ticket_ids`` read from the ticketing system (gone → deleted).
+
+    A ticket that cannot be read now keeps its mirrored status: learning goes on without it.
+    """
+    from ingestion.adapters import TicketNotFound
+
+    statuses: dict[int, str] = {}
+    for ticket_id in ticket_ids:
+        try:
+            status = refresh_ticket(store, adapter, ticket_id, settings)
+        except TicketNotFound:
+            status = "deleted"
+        except TicketingError:
+            continue
+        if status is not None:
+            statuses[ticket_id] = status
+    return statuses
+
+
 def _plan(
     store: Store,
     ticket_ids: Sequence[int],
+    live: Mapping[int, str],
     redactor: Redactor,
     summariser: Summariser,
     report: LearningReport,
@@ -142,7 +174,8 @@ def _plan(
                 continue
             case_id = case_id_of(ticket)
             try:
-                _plan_ticket(session, ticket, case_id, redactor, summariser, plan, report)
+                status = _effective_status(ticket, live.get(ticket_id))
+                _plan_ticket(session, ticket, status, redactor, summariser, plan, report)
             except Exception as exc:  # one bad ticket must not stop the night's run
                 report.failed.append(CaseOutcome(case_id, ticket_id, f"build: {exc}"))
     return plan
@@ -151,14 +184,14 @@ def _plan(
 def _plan_ticket(
     session: Any,
     ticket: Ticket,
-    case_id: str,
+    status: str,
     redactor: Redactor,
     summariser: Summariser,
     plan: _Plan,
     report: LearningReport,
 ) -> None:
+    case_id = case_id_of(ticket)
     active = catalogue.active_summary(session, case_id)
-    status = _effective_status(ticket)
     if status not in RESOLVED:
         if active is not None:
             plan.retract.append(CaseOutcome(case_id, ticket.id, status, active.version))
@@ -184,10 +217,11 @@ def _plan_ticket(
     plan.work.append(_Work(draft, content_hash, replaces))
 
 
-def _effective_status(ticket: Ticket) -> str:
-    raw = (ticket.raw_status or "").strip().lower()
-    if raw in catalogue.WITHDRAWING:
-        return raw
+def _effective_status(ticket: Ticket, live: str | None) -> str:
+    """The mirror status, unless the ticketing system says deleted or duplicate."""
+    for status in (live, (ticket.raw_status or "").strip().lower()):
+        if status in catalogue.WITHDRAWING:
+            return status
     return ticket.status
 
 

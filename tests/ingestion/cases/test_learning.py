@@ -8,7 +8,7 @@ from ingestion.cases import learn
 from ingestion.schema import CaseSummary, TagVocabulary
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
-from tests.ingestion.cases.conftest import CountingIndex
+from tests.ingestion.cases.counting import CountingIndex
 from tests.ingestion.cases.world import World
 
 SETTINGS = IngestionSettings()

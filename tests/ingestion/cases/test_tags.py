@@ -6,7 +6,7 @@ import pytest
 
 from ingestion.cases import Tagger, Vocabulary, tag_key
 from ingestion.cases.tags import candidate_phrases
-from tests.ingestion.cases.conftest import CountingIndex
+from tests.ingestion.cases.counting import CountingIndex
 
 
 def test_tag_key_ignores_word_order_and_plurals() -> None:

@@ -1,0 +1,156 @@
+"""Keeping tickets consistent with the store (the plain functions behind the ``ticket_sync`` flow).
+
+* `missing_context`: for a ticket that is still open, the transcript messages and evidence its
+  conversation's escalations gained *after* the ticket was created, minus what the ticket already
+  shows (the relay's update notes carry most of it). `push_context` writes the rest as one bot
+  note, marked with a hash of its content, so it is written once however often sync runs.
+* `stuck_outbox`/`redrive_stuck`: pending outbox rows older than a threshold whose lease has
+  expired are made due now (dead rows stay dead: re-driving those is an operator's decision).
+* `drift`: a ticket the store mirrors that the ticketing system no longer has, or whose
+  status differs from the mirror's.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+from dataclasses import dataclass
+
+from sqlalchemy import or_, select
+
+from ingestion.schema import Escalation, OutboxRow, Ticket
+from ingestion.status import mirror_status
+from ingestion.store import Store
+from ingestion.ticketing import TicketingAdapter
+
+OPEN = ("escalated", "reopened")
+NOTE_TITLE = "Conversation update from the chatbot"
+
+
+@dataclass(frozen=True, slots=True)
+class Drift:
+    """One inconsistency between the store and the ticketing system."""
+
+    ticket_id: int
+    external_id: str
+    kind: str  # missing_ticket | status_mismatch
+    detail: str
+
+
+def open_tickets(store: Store, source: str) -> list[int]:
+    """Mirror ids of this source's tickets that are still open."""
+    with store.transaction() as tx:
+        query = select(Ticket.id).where(Ticket.source == source, Ticket.status.in_(OPEN))
+        return list(tx.scalars(query.order_by(Ticket.id)))
+
+
+def missing_context(store: Store, ticket_id: int) -> list[str]:
+    """Lines (messages and evidence) added after the ticket was created, in time order."""
+    with store.transaction() as tx:
+        ticket = tx.get_one(Ticket, ticket_id)
+        query = select(Escalation).where(
+            or_(Escalation.ticket_id == ticket_id, Escalation.session_id == ticket.session_id)
+        )
+        escalations = list(tx.scalars(query.order_by(Escalation.created_at)))
+        created = ticket.created_at
+    lines: dict[str, str] = {}
+    for escalation in escalations:
+        payload = escalation.payload or {}
+        for message in payload.get("transcript") or []:
+            at = _time(message.get("at"))
+            if at is not None and at > created and message.get("text"):
+                lines.setdefault(f"m:{at.isoformat()}:{message['text']}", _message(message, at))
+        for evidence in payload.get("evidence") or []:
+            at = _time(evidence.get("retrieved_at"))
+            if at is not None and at > created and evidence.get("doc_id"):
+                lines.setdefault(f"e:{evidence['doc_id']}", _evidence(evidence, at))
+    return [lines[k] for k in sorted(lines, key=lambda k: lines[k])]
+
+
+def push_context(store: Store, adapter: TicketingAdapter, ticket_id: int) -> bool:
+    """Write the missing context as one internal bot note, unless the ticket has it already."""
+    lines = missing_context(store, ticket_id)
+    if not lines:
+        return False
+    with store.transaction() as tx:
+        external_id = tx.get_one(Ticket, ticket_id).external_id
+    remote = adapter.get_ticket(external_id)
+    bodies = [c.body for c in remote.comments]
+    absent = [line for line in lines if not any(_core(line) in body for body in bodies)]
+    if not absent:
+        return False
+    marker = f"[caseloop sync {hashlib.sha256(chr(10).join(absent).encode()).hexdigest()[:16]}]"
+    if any(marker in body for body in bodies):
+        return False
+    adapter.add_comment(external_id, "\n".join([NOTE_TITLE, "", *absent, "", marker]), public=False)
+    return True
+
+
+def stuck_outbox(store: Store, *, now: dt.datetime, older_than: float) -> list[int]:
+    """Pending rows created before ``now - older_than`` seconds and not leased right now."""
+    cutoff = now - dt.timedelta(seconds=older_than)
+    with store.transaction() as tx:
+        query = select(OutboxRow.id).where(
+            OutboxRow.state == "pending",
+            OutboxRow.created_at < cutoff,
+            or_(OutboxRow.lease_expires_at.is_(None), OutboxRow.lease_expires_at <= now),
+        )
+        return list(tx.scalars(query.order_by(OutboxRow.id)))
+
+
+def redrive_stuck(store: Store, ids: list[int], *, now: dt.datetime) -> int:
+    """Make stuck pending rows due now (their attempts and age are kept)."""
+    with store.transaction() as tx:
+        rows = list(tx.scalars(select(OutboxRow).where(OutboxRow.id.in_(ids))))
+        for row in rows:
+            if row.state == "pending":
+                row.next_attempt_at = now
+                row.lease_owner = row.lease_expires_at = None
+        return len(rows)
+
+
+def drift(store: Store, adapter: TicketingAdapter, ticket_id: int) -> Drift | None:
+    """Compare one mirrored ticket with the ticketing system."""
+    from ingestion.adapters import TicketNotFound
+
+    with store.transaction() as tx:
+        ticket = tx.get_one(Ticket, ticket_id)
+        external_id, status = ticket.external_id, ticket.status
+    try:
+        remote = adapter.get_ticket(external_id)
+    except TicketNotFound:
+        if status == "deleted":
+            return None
+        return Drift(ticket_id, external_id, "missing_ticket", f"mirror says {status}")
+    remote_status = mirror_status(remote.status)
+    if remote_status != status:
+        detail = f"mirror {status}, ticketing system {remote.status}"
+        return Drift(ticket_id, external_id, "status_mismatch", detail)
+    return None
+
+
+def _time(value: object) -> dt.datetime | None:
+    if not isinstance(value, str):
+        return None
+    try:
+        parsed = dt.datetime.fromisoformat(value)
+    except ValueError:
+        return None
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt.UTC)
+
+
+def _message(message: dict[str, str], at: dt.datetime) -> str:
+    return f"{at:%Y-%m-%d %H:%M} {message.get('role', 'unknown')}: {message['text']}"
+
+
+def _evidence(evidence: dict[str, str], at: dt.datetime) -> str:
+    title = evidence.get("title") or ""
+    return f"{at:%Y-%m-%d %H:%M} evidence {evidence['doc_id']} {title}".rstrip()
+
+
+def _core(line: str) -> str:
+    """The part of a line another note would contain verbatim (text or document id)."""
+    rest = line.split(" ", 2)[2]
+    if rest.startswith("evidence "):
+        return rest.split(" ")[1]
+    return rest.split(": ", 1)[1] if ": " in rest else rest
