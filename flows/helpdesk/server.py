@@ -6,7 +6,7 @@
 ``start()`` gives the data folder a database (a copy of a cached, migrated template, see
 `flows.helpdesk.template`), runs ``manage.py runserver`` as a subprocess with the webhook
 variables passed through, and returns once the REST API answers 200. ``stop()`` interrupts it
-(SIGINT, then SIGKILL after a grace period); an ``atexit`` hook and, on Linux, a parent-death
+(SIGINT, then SIGTERM and SIGKILL if it hangs); an ``atexit`` hook and, on Linux, a parent-death
 signal make sure no helpdesk outlives the process that started it. The same data folder can be
 started again: its tickets and credentials survive.
 """
@@ -35,10 +35,14 @@ HOST = "127.0.0.1"
 LOG_NAME = "server.log"
 
 
-def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
-    # PR_SET_PDEATHSIG = 1: the kernel sends SIGTERM if the launching process dies (even SIGKILL).
-    with contextlib.suppress(OSError, AttributeError):
-        ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
+def _prepare_child() -> None:  # pragma: no cover - runs in the child between fork and exec
+    # A shell starts background jobs with SIGINT ignored and exec keeps that: restore it, or
+    # the server would ignore our SIGINT and Python would never raise KeyboardInterrupt.
+    signal.signal(signal.SIGINT, signal.SIG_DFL)
+    if sys.platform.startswith("linux"):
+        # PR_SET_PDEATHSIG = 1: the kernel sends SIGTERM if the launcher dies (even by SIGKILL).
+        with contextlib.suppress(OSError, AttributeError):
+            ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)
 
 
 def ensure_port_free(port: int) -> None:
@@ -137,7 +141,7 @@ class HelpdeskServer:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             start_new_session=True,  # a terminal's Ctrl-C reaches us; we stop the child
-            preexec_fn=_die_with_parent if sys.platform.startswith("linux") else None,
+            preexec_fn=_prepare_child,
         )
         atexit.register(self.stop)
         try:
@@ -176,16 +180,15 @@ class HelpdeskServer:
         )
 
     def stop(self, timeout: float = 10.0) -> None:
-        """Interrupt the server (as Ctrl-C would) and wait for it; kill it if it hangs."""
+        """Interrupt the server (as Ctrl-C would) and wait; escalate to SIGTERM, then SIGKILL."""
         atexit.unregister(self.stop)
         process, self._process = self._process, None
         if process is not None and process.poll() is None:
-            process.send_signal(signal.SIGINT)
-            try:
-                process.wait(timeout)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
+            for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGKILL):
+                process.send_signal(sig)
+                with contextlib.suppress(subprocess.TimeoutExpired):
+                    process.wait(timeout / 2 if sig != signal.SIGKILL else None)
+                    break
         if self._log is not None:
             self._log.close()
             self._log = None

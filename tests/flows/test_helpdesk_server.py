@@ -172,3 +172,28 @@ def test_no_helpdesk_outlives_its_launcher(tmp_path: Path, sig: int, how: str) -
         if launcher.poll() is None:
             launcher.kill()
             launcher.wait()
+
+
+def test_stop_is_prompt_even_when_sigint_was_ignored(tmp_path: Path) -> None:
+    # Shells start background jobs with SIGINT ignored, and children inherit that: the server
+    # must still stop on our SIGINT instead of waiting for the SIGTERM fallback.
+    script = textwrap.dedent(
+        """
+        import signal, sys, time
+        from pathlib import Path
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
+        from flows.helpdesk import HelpdeskServer
+        server = HelpdeskServer(Path(sys.argv[1]), int(sys.argv[2])).start()
+        started = time.monotonic()
+        server.stop(timeout=20)
+        print(time.monotonic() - started)
+        """
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script, str(tmp_path / "hd"), str(free_port())],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    assert float(done.stdout) < 5.0  # the SIGTERM fallback would only come after 10 s
