@@ -45,6 +45,9 @@ class IngestionSettings(BaseSettings):
     generic_url: str = Field("", description="Base URL of the system the mapping describes.")
     generic_token: SecretStr = Field(SecretStr(""), description="Secret for the mapping's auth.")
     generic_username: str = Field("", description="User for the mapping's basic auth.")
+    generic_variables: dict[str, str] = Field(
+        default_factory=dict, description="Values for the mapping's variables (JSON object)."
+    )
     # Escalation API and service
     max_payload_bytes: int = Field(1_000_000, description="Largest escalation body accepted.")
     service_host: str = Field("127.0.0.1", description="Bind address of `caseloop serve`.")
