@@ -56,6 +56,11 @@ class Index:
         """Metadata keys searches may filter on."""
         return self._filter_keys
 
+    @property
+    def encoder(self) -> DenseEncoder:
+        """The dense encoder this index embeds with (loaded on first use, shared per process)."""
+        return self._encoder()
+
     def _encoder(self) -> DenseEncoder:
         if self._dense is None:
             s = self._settings

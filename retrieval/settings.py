@@ -51,7 +51,7 @@ class RetrievalSettings(BaseSettings):
     candidates: int = Field(50, ge=1, description="Depth of each retriever before fusion.")
     rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
     weight_bm25: float = Field(1.0, ge=0, description="RRF weight of the BM25 retriever.")
-    weight_dense: float = Field(1.0, ge=0, description="RRF weight of the dense retriever.")
+    weight_dense: float = Field(1.5, ge=0, description="RRF weight of the dense retriever.")
     hnsw_ef: int = Field(128, ge=1, description="HNSW search breadth (recall against speed).")
     max_query_chars: int = Field(2000, ge=1, description="Longer queries are refused.")
     # Filters and tenants
