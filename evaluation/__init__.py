@@ -1,0 +1,70 @@
+"""caseloop's evaluation: how much escalations drop, measured honestly, for data scientists.
+
+- data: `load_dataset` reads the JSON Lines format (`cases.jsonl`, `queries.jsonl`, see
+  `docs/evaluation.md`); converters write it from BANKING77, Bitext, SemEval-2016 and the store;
+- retrieval quality: `evaluate_retrieval` (MAP, MRR, P@k, Recall@k, nDCG@10 via ranx);
+- escalation drop: `escalation_replay` (time-ordered, cross-fitted, bootstrap intervals);
+- online metrics: `online_metrics` from the operational store; reports: `write_report`.
+
+Imports `retrieval` through its public API and reads the store with SQLAlchemy Core; never
+imports the ingestion package.
+"""
+
+from evaluation.bootstrap import Estimate, bootstrap_ratios
+from evaluation.converters.banking77 import convert_banking77
+from evaluation.converters.bitext import convert_bitext
+from evaluation.converters.intent_split import SplitPlan
+from evaluation.converters.semeval import convert_semeval
+from evaluation.converters.store import convert_store
+from evaluation.dataset import (
+    Case,
+    Dataset,
+    Query,
+    load_cases,
+    load_dataset,
+    load_queries,
+    write_dataset,
+)
+from evaluation.errors import ConversionError, DataError, EvaluationError, ReplayError
+from evaluation.escalation import EscalationReport, escalation_replay
+from evaluation.gaps import ContentGap, content_gaps
+from evaluation.metrics import RankingScores, official_map, ranking_scores
+from evaluation.online import OnlineReport, online_metrics
+from evaluation.quality import RetrievalReport, evaluate_retrieval
+from evaluation.replay import ReplayStep, replay
+from evaluation.report import write_report
+
+__all__ = [
+    "Case",
+    "ContentGap",
+    "ConversionError",
+    "DataError",
+    "Dataset",
+    "EscalationReport",
+    "Estimate",
+    "EvaluationError",
+    "OnlineReport",
+    "Query",
+    "RankingScores",
+    "ReplayError",
+    "ReplayStep",
+    "RetrievalReport",
+    "SplitPlan",
+    "bootstrap_ratios",
+    "content_gaps",
+    "convert_banking77",
+    "convert_bitext",
+    "convert_semeval",
+    "convert_store",
+    "escalation_replay",
+    "evaluate_retrieval",
+    "load_cases",
+    "load_dataset",
+    "load_queries",
+    "official_map",
+    "online_metrics",
+    "ranking_scores",
+    "replay",
+    "write_dataset",
+    "write_report",
+]

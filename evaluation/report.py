@@ -1,0 +1,177 @@
+"""The evaluation report: online metrics of a window, replay and retrieval figures, plots.
+
+The report is built as a list of blocks (heading, paragraph, table, image) and rendered to
+Markdown or to a self-contained HTML page; the PNG plots sit beside it in the same folder.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from evaluation import plots
+from evaluation.errors import EvaluationError
+from evaluation.online import OnlineReport
+
+
+@dataclass(frozen=True, slots=True)
+class Block:
+    """One piece of the report: ``kind`` is heading, text, table or image."""
+
+    kind: str
+    content: Any
+
+
+def _pct(value: float | None) -> str:
+    return "n/a" if value is None else f"{100 * value:.1f}%"
+
+
+def _estimate(e: Mapping[str, Any]) -> str:
+    if e.get("value") is None:
+        return "n/a"
+    return f"{_pct(e['value'])} [{_pct(e['low'])}, {_pct(e['high'])}] (n={e['n']})"
+
+
+def _hours(d: Mapping[str, Any]) -> str:
+    if d["median_hours"] is None:
+        return "n/a"
+    return f"median {d['median_hours']:.1f} h, p90 {d['p90_hours']:.1f} h (n={d['n']})"
+
+
+def online_blocks(online: OnlineReport, folder: Path) -> list[Block]:
+    """The online part: counts, rates, times, review signals, content gaps and two plots."""
+    o, t = online.outcomes, online.tickets
+    by = o["by_outcome"]
+    blocks = [
+        Block("heading", "Online metrics"),
+        Block("text", f"Window {online.since:%Y-%m-%d %H:%M} – {online.until:%Y-%m-%d %H:%M} UTC: "
+                      f"{online.escalations} escalations, {len(online.learning_runs)} learning runs."),
+        Block("image", plots.escalations_over_time(online.per_day, online.learning_runs, folder / "escalations_over_time.png")),
+        Block("image", plots.by_reason(online.per_week, folder / "escalations_by_reason.png")),
+        Block("table", [["session outcomes", "value"],
+                        ["sessions with a reported outcome", str(o["sessions"])],
+                        ["escalation rate", _pct(o["escalation_rate"])],
+                        ["resolved by the bot, confirmed only", _pct(o["resolution_rate_confirmed"])],
+                        ["resolved by the bot, confirmed + assumed (lenient)", _pct(o["resolution_rate_with_assumed"])],
+                        *[[name, str(count)] for name, count in by.items()]]),
+        Block("table", [["tickets", "value"],
+                        ["time to first agent reply", _hours(t["first_agent_reply"])],
+                        ["time to resolution", _hours(t["resolution"])],
+                        ["reopen rate", f"{_pct(t['reopen_rate'])} ({t['reopened']} of {t['resolved']})"]]),
+        Block("heading", "Case summaries served and still followed by an escalation (review them)"),
+        Block("table", [["case id", "sessions"], *[[c, str(n)] for c, n in list(online.served_then_escalated.items())[:20]]])
+        if online.served_then_escalated else Block("text", "None in this window."),
+        Block("heading", "Content gaps: no-evidence escalations with no case summary"),
+        Block("table", [["topic", "escalations", "examples"],
+                        *[[g.label, str(g.size), " | ".join(g.examples)] for g in online.gaps[:15]]])
+        if online.gaps else Block("text", "No group of two or more similar questions."),
+    ]  # fmt: skip
+    return blocks
+
+
+def escalation_blocks(figures: Mapping[str, Any], folder: Path) -> list[Block]:
+    """The replay part: the operating point beside the baseline, the curve, the verdicts."""
+    names = ("escalation_rate_with", "escalation_drop", "answered_precision", "wrong_answer_rate",
+             "no_match_escalated", "correct_drop")  # fmt: skip
+    rows = [["figure (95% bootstrap interval)", "caseloop", "top-1 cosine baseline"]]
+    rows += [[n, _estimate(figures[n]), _estimate(figures["baseline"][n])] for n in names]
+    return [
+        Block("heading", "Escalation replay"),
+        Block("text", f"{figures['n_queries']} queries ({figures['n_no_match']} with no relevant "
+                      f"case visible when asked), target precision {figures['target_precision']}, "
+                      f"{figures['calibration']}. Without caseloop every query escalated."),
+        Block("table", rows),
+        Block("image", plots.coverage_precision(figures, folder / "coverage_precision.png")),
+        Block("image", plots.verdict_reasons(figures["reasons"], folder / "verdict_reasons.png")),
+    ]  # fmt: skip
+
+
+def retrieval_blocks(figures: Mapping[str, Any]) -> list[Block]:
+    """The retrieval part: one row per retriever."""
+    names = ["map", "mrr", "p@1", "p@5", "recall@5", "recall@10", "ndcg@10", "official_map"]
+    rows = [["retriever", *names, "n_queries"]]
+    for retriever, row in figures.items():
+        rows.append([retriever, *(f"{100 * row[n]:.2f}" for n in names), str(row["n_queries"])])
+    return [Block("heading", "Retrieval quality"), Block("table", rows)]
+
+
+def render_markdown(title: str, blocks: Sequence[Block], folder: Path) -> str:
+    lines = [f"# {title}", ""]
+    for block in blocks:
+        if block.kind == "heading":
+            lines += [f"## {block.content}", ""]
+        elif block.kind == "text":
+            lines += [block.content, ""]
+        elif block.kind == "image":
+            lines += [
+                f"![{block.content.stem}]({block.content.relative_to(folder).as_posix()})",
+                "",
+            ]
+        else:
+            header, *body = block.content
+            lines.append("| " + " | ".join(header) + " |")
+            lines.append("|" + "---|" * len(header))
+            lines += ["| " + " | ".join(c.replace("|", "\\|") for c in row) + " |" for row in body]
+            lines.append("")
+    return "\n".join(lines)
+
+
+def render_html(title: str, blocks: Sequence[Block], folder: Path) -> str:
+    parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>",
+             "<style>body{font-family:sans-serif;max-width:60em;margin:auto}td,th{padding:2px 8px;"
+             "border-bottom:1px solid #ddd;text-align:left}</style></head><body>",
+             f"<h1>{html.escape(title)}</h1>"]  # fmt: skip
+    for block in blocks:
+        if block.kind == "heading":
+            parts.append(f"<h2>{html.escape(block.content)}</h2>")
+        elif block.kind == "text":
+            parts.append(f"<p>{html.escape(block.content)}</p>")
+        elif block.kind == "image":
+            src = html.escape(block.content.relative_to(folder).as_posix())
+            parts.append(f"<p><img src='{src}' alt='{html.escape(block.content.stem)}'></p>")
+        else:
+            header, *body = block.content
+            parts.append(
+                "<table><tr>" + "".join(f"<th>{html.escape(c)}</th>" for c in header) + "</tr>"
+            )
+            parts += [
+                "<tr>" + "".join(f"<td>{html.escape(c)}</td>" for c in row) + "</tr>"
+                for row in body
+            ]
+            parts.append("</table>")
+    return "\n".join([*parts, "</body></html>\n"])
+
+
+def write_report(
+    folder: Path | str,
+    *,
+    online: OnlineReport | None = None,
+    escalation: Mapping[str, Any] | None = None,
+    retrieval: Mapping[str, Any] | None = None,
+    fmt: str = "md",
+    title: str = "caseloop evaluation report",
+) -> Path:
+    """Write ``report.md`` (or ``report.html``) and its PNG plots into ``folder``."""
+    if fmt not in ("md", "html"):
+        raise EvaluationError(f"format: {fmt!r} is not md or html")
+    folder = Path(folder)
+    folder.mkdir(parents=True, exist_ok=True)
+    stamp = dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC")
+    blocks = [Block("text", f"Generated {stamp}.")]
+    try:
+        if escalation is not None:
+            blocks += escalation_blocks(escalation, folder)
+        if retrieval is not None:
+            blocks += retrieval_blocks(retrieval)
+    except (KeyError, TypeError) as exc:
+        raise EvaluationError(f"replay figures: missing or malformed {exc}") from exc
+    if online is not None:
+        blocks += online_blocks(online, folder)
+    render = render_markdown if fmt == "md" else render_html
+    path = folder / f"report.{fmt}"
+    path.write_text(render(title, blocks, folder), encoding="utf-8")
+    return path

@@ -1,0 +1,301 @@
+"""`caseloop eval`: convert data sets, measure retrieval and the escalation drop, write reports.
+
+Every command prints a table and, with ``--json OUT``, writes the figures as JSON. The heavy
+parts (the encoder, ranx, matplotlib) are imported inside the commands.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.table import Table
+
+from flows.cli import context
+from flows.cli.app import app
+
+eval_app = typer.Typer(
+    help="Evaluation: convert data sets, retrieval quality, escalation drop, reports.",
+    no_args_is_help=True,
+)
+convert_app = typer.Typer(
+    help="Write cases.jsonl and queries.jsonl from a data set or the store.", no_args_is_help=True
+)
+app.add_typer(eval_app, name="eval")
+eval_app.add_typer(convert_app, name="convert")
+
+Out = Annotated[Path, typer.Option("--out", help="Folder for cases.jsonl and queries.jsonl.")]
+Source = Annotated[Path, typer.Argument(exists=True, dir_okay=False, help="The source file.")]
+Seed = Annotated[int, typer.Option(help="Seed of the shuffle, the held-out intents and sampling.")]
+HeldOut = Annotated[
+    list[str] | None, typer.Option("--held-out", help="An intent to hold out (repeatable).")
+]
+HeldOutCount = Annotated[int, typer.Option(help="Intents held out in all (named ones included).")]
+Warmup = Annotated[float, typer.Option(help="Share of the stream that is history (cases only).")]
+CaseShare = Annotated[float, typer.Option(help="After the warm-up, share of rows that are cases.")]
+MaxQueries = Annotated[int, typer.Option(help="Most queries kept (seeded sample, time order).")]
+CasesOpt = Annotated[Path, typer.Option("--cases", exists=True, dir_okay=False, help="cases.jsonl")]
+QueriesOpt = Annotated[
+    Path, typer.Option("--queries", exists=True, dir_okay=False, help="queries.jsonl")
+]
+JsonOut = Annotated[Path | None, typer.Option("--json", help="Also write the figures here.")]
+Workdir = Annotated[
+    Path | None, typer.Option(help="Folder for the scratch index (default: a temporary one).")
+]
+Since = Annotated[
+    dt.datetime | None, typer.Option(help="Start of the window (UTC unless a zone is given).")
+]
+Until = Annotated[dt.datetime | None, typer.Option(help="End of the window (excluded).")]
+DatabaseUrl = Annotated[
+    str | None,
+    typer.Option("--database-url", help="Store URL; default: CASELOOP_DATABASE_URL or data dir."),
+]
+
+
+def _fail(exc: Exception) -> typer.Exit:
+    Console(stderr=True).print(f"[red]error:[/red] {exc}")
+    return typer.Exit(code=1)
+
+
+def _utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+
+
+def _write_json(path: Path | None, data: Any) -> None:
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(data, indent=2, default=str) + "\n", encoding="utf-8")
+        Console().print(f"figures written to {path}")
+
+
+def _written(dataset: Any, out: Path) -> None:
+    from evaluation import write_dataset
+
+    cases, queries = write_dataset(dataset, out)
+    no_match = sum(1 for q in dataset.queries if not q.relevant)
+    Console().print(
+        f"{len(dataset.cases)} cases → {cases}\n{len(dataset.queries)} queries "
+        f"({no_match} with no relevant case) → {queries}"
+    )
+
+
+def _plan(prefix: str, seed: int, held_out: list[str] | None, count: int, warmup: float,
+          case_share: float, max_queries: int) -> Any:  # fmt: skip
+    from evaluation import SplitPlan
+
+    return SplitPlan(
+        seed=seed,
+        held_out=tuple(held_out or ()),
+        held_out_count=count,
+        warmup=warmup,
+        case_share=case_share,
+        max_queries=max_queries,
+        prefix=prefix,
+    )
+
+
+@convert_app.command("banking77")
+def convert_banking77(
+    source: Source, out: Out, seed: Seed = 0, held_out: HeldOut = None,
+    held_out_count: HeldOutCount = 10, warmup: Warmup = 0.3, case_share: CaseShare = 0.5,
+    max_queries: MaxQueries = 1000,
+) -> None:  # fmt: skip
+    """BANKING77 train.csv → a replay with held-out intents whose queries must escalate."""
+    from evaluation import EvaluationError, convert_banking77
+
+    plan = _plan("b77-", seed, held_out, held_out_count, warmup, case_share, max_queries)
+    try:
+        _written(convert_banking77(source, plan), out)
+    except EvaluationError as exc:
+        raise _fail(exc) from exc
+
+
+@convert_app.command("bitext")
+def convert_bitext(
+    source: Source, out: Out, seed: Seed = 0, held_out: HeldOut = None,
+    held_out_count: HeldOutCount = 3, warmup: Warmup = 0.3, case_share: CaseShare = 0.5,
+    max_queries: MaxQueries = 1000,
+) -> None:  # fmt: skip
+    """Bitext customer-support CSV → cases with agents' responses; contact_human_agent held out."""
+    from evaluation import EvaluationError, convert_bitext
+
+    plan = _plan("btx-", seed, held_out, held_out_count, warmup, case_share, max_queries)
+    try:
+        _written(convert_bitext(source, plan), out)
+    except EvaluationError as exc:
+        raise _fail(exc) from exc
+
+
+@convert_app.command("semeval")
+def convert_semeval(source: Source, out: Out) -> None:
+    """SemEval-2016 Task 3 XML → subtask B: each question re-ranks its 10 candidates (filters)."""
+    from evaluation import EvaluationError, convert_semeval
+
+    try:
+        _written(convert_semeval(source), out)
+    except EvaluationError as exc:
+        raise _fail(exc) from exc
+
+
+@convert_app.command("store")
+def convert_store(
+    ctx: typer.Context,
+    out: Out,
+    database_url: DatabaseUrl = None,
+    since: Since = None,
+    until: Until = None,
+    relevance: Annotated[
+        str, typer.Option(help="own: the query's own case; tags: also cases sharing a tag.")
+    ] = "tags",
+) -> None:
+    """The operational store → resolved case summaries as cases, escalations as queries."""
+    from evaluation import EvaluationError, convert_store
+
+    if relevance not in ("own", "tags"):
+        raise _fail(ValueError(f"--relevance: {relevance!r} is not own or tags"))
+    url = database_url or context.ingestion_settings(ctx).resolved_database_url
+    try:
+        data = convert_store(url, since=_utc(since), until=_utc(until), relevance=relevance)  # type: ignore[arg-type]
+        _written(data, out)
+    except EvaluationError as exc:
+        raise _fail(exc) from exc
+
+
+def _retrieval_settings(ctx: typer.Context) -> Any:
+    import retrieval
+
+    return retrieval.RetrievalSettings.load(context.env_file(ctx))
+
+
+@eval_app.command("retrieval")
+def retrieval_quality(
+    ctx: typer.Context,
+    cases: CasesOpt,
+    queries: QueriesOpt,
+    json_out: JsonOut = None,
+    baseline_key: Annotated[
+        str | None,
+        typer.Option(help="Numeric case metadata key giving a reference order (SemEval: ir_rank)."),
+    ] = None,
+    workdir: Workdir = None,
+) -> None:
+    """MAP, MRR, P@1, P@5, Recall@5/10, nDCG@10 of bm25, dense and hybrid (queries with a relevant case)."""
+    from evaluation import EvaluationError, evaluate_retrieval, load_dataset
+
+    try:
+        data = load_dataset(cases, queries)
+        report = evaluate_retrieval(
+            data, settings=_retrieval_settings(ctx), baseline_key=baseline_key, workdir=workdir
+        )
+    except EvaluationError as exc:
+        raise _fail(exc) from exc
+    figures = report.as_dict()
+    names = ["map", "mrr", "p@1", "p@5", "recall@5", "recall@10", "ndcg@10", "official_map"]
+    table = Table(title=f"retrieval quality ({report.n_all_queries} queries)")
+    for column in ["retriever", *names, "n_queries"]:
+        table.add_column(column, justify="left" if column == "retriever" else "right")
+    for name, row in figures.items():
+        table.add_row(name, *(f"{100 * row[m]:.2f}" for m in names), str(row["n_queries"]))
+    Console().print(table)
+    Console().print("official_map: mean over all queries, those without a relevant case count 0")
+    _write_json(json_out, figures)
+
+
+def _estimate(e: dict[str, Any]) -> str:
+    if e["value"] is None:
+        return "n/a"
+    return f"{100 * e['value']:.1f}% [{100 * e['low']:.1f}, {100 * e['high']:.1f}]"
+
+
+@eval_app.command("escalation")
+def escalation(
+    ctx: typer.Context,
+    cases: CasesOpt,
+    queries: QueriesOpt,
+    target_precision: Annotated[float, typer.Option(help="Answered precision to reach.")] = 0.95,
+    folds: Annotated[int, typer.Option(help="Time-ordered folds for cross-fitting.")] = 5,
+    calibration: Annotated[
+        Path | None,
+        typer.Option(
+            exists=True, dir_okay=False, help="A verdict policy JSON fitted on other data."
+        ),
+    ] = None,
+    json_out: JsonOut = None,
+    seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
+    workdir: Workdir = None,
+) -> None:
+    """Replay queries in time order; escalation drop at the target precision, with 95% intervals."""
+    import retrieval
+    from evaluation import EvaluationError, escalation_replay, load_dataset
+
+    try:
+        policy = None
+        if calibration is not None:
+            policy = retrieval.VerdictPolicy.from_dict(json.loads(calibration.read_text("utf-8")))
+        data = load_dataset(cases, queries)
+        report = escalation_replay(
+            data, target_precision=target_precision, folds=folds, policy=policy,
+            settings=_retrieval_settings(ctx), workdir=workdir, seed=seed,
+        )  # fmt: skip
+    except (EvaluationError, retrieval.RetrievalError, ValueError) as exc:
+        raise _fail(exc) from exc
+    figures = report.as_dict()
+    table = Table(
+        title=f"escalation replay: {figures['n_queries']} queries, {figures['calibration']}"
+    )
+    for column in ("figure", "caseloop", "top-1 cosine baseline"):
+        table.add_column(column)
+    rows = ("escalation_rate_with", "escalation_drop", "answered_precision", "wrong_answer_rate",
+            "no_match_escalated", "correct_drop")  # fmt: skip
+    for name in rows:
+        table.add_row(name, _estimate(figures[name]), _estimate(figures["baseline"][name]))
+    Console().print(table)
+    Console().print(
+        f"escalation rate without caseloop: 100%; no-match queries: {figures['n_no_match']}; "
+        f"verdicts: {figures['reasons']}"
+    )
+    _write_json(json_out, figures)
+
+
+@eval_app.command("report")
+def report(
+    ctx: typer.Context,
+    out: Annotated[Path, typer.Option("--out", help="Folder for the report and its plots.")],
+    database_url: DatabaseUrl = None,
+    since: Since = None,
+    until: Until = None,
+    days: Annotated[int, typer.Option(help="Window length when --since is not given.")] = 28,
+    escalation_json: Annotated[
+        Path | None,
+        typer.Option(exists=True, dir_okay=False, help="From `eval escalation --json`."),
+    ] = None,
+    retrieval_json: Annotated[
+        Path | None, typer.Option(exists=True, dir_okay=False, help="From `eval retrieval --json`.")
+    ] = None,
+    fmt: Annotated[str, typer.Option("--format", help="md or html.")] = "md",
+) -> None:
+    """Online metrics for a window, plus replay figures, as Markdown or HTML with PNG plots."""
+    from evaluation import EvaluationError, online_metrics, write_report
+
+    if fmt not in ("md", "html"):
+        raise _fail(ValueError(f"--format: {fmt!r} is not md or html"))
+    end = _utc(until) or dt.datetime.now(dt.UTC)
+    start = _utc(since) or end - dt.timedelta(days=days)
+    url = database_url or context.ingestion_settings(ctx).resolved_database_url
+    try:
+        online = online_metrics(url, start, end)
+        loaded = {
+            name: json.loads(path.read_text("utf-8"))
+            for name, path in (("escalation", escalation_json), ("retrieval", retrieval_json))
+            if path is not None
+        }
+        path = write_report(out, online=online, fmt=fmt, **loaded)
+    except (EvaluationError, ValueError) as exc:
+        raise _fail(exc) from exc
+    Console().print(f"report written to {path}")
