@@ -59,6 +59,16 @@ def demo(
     bundled Bitext sample through a simulated chatbot, lets simulated agents answer the tickets,
     learns from resolved tickets each night, and writes a report with plots.
     """
+    import os
+
+    # Process-wide defaults for this entry point (an explicit environment wins): Prefect's
+    # local mode keeps its database beside the demo's state and logs only what goes wrong.
+    os.environ.setdefault("PREFECT_HOME", str(state_dir.parent / "prefect"))
+    os.environ.setdefault("PREFECT_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+    os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
+    os.environ.setdefault("HF_HUB_OFFLINE", "1")
+    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     from flows.demo import DemoError, DemoOptions, run_demo
 
     console = Console()

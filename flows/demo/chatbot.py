@@ -95,28 +95,21 @@ class Chatbot:
     def messages(self, session_id: str) -> list[str]:
         """Every agent message forwarded to this session so far, oldest first."""
         bodies: list[str] = []
-        after: str | None = None
+        after: object = None
         while True:
-            params = {"after": after} if after else {}
-            response = self._client.get(
-                f"{self._url}/sessions/{session_id}/messages", params=params
-            )
+            params = {"after": str(after)} if after is not None else {}
+            url = f"{self._url}/sessions/{session_id}/messages"
+            response = self._client.get(url, params=params)
             if response.status_code != 200:
-                raise DemoError(
-                    f"GET /sessions/{session_id}/messages answered {response.status_code}"
-                )
-            page = _messages_of(response.json())
-            if not page:
+                raise DemoError(f"GET {url} answered {response.status_code}: {response.text[:300]}")
+            page = response.json()
+            items = page.get("messages") if isinstance(page, dict) else None
+            if not isinstance(items, list):
+                raise DemoError(f"GET {url}: expected an object with a list of messages")
+            if not items:
                 return bodies
-            bodies.extend(str(m["body"]) for m in page)
-            after = str(page[-1].get("id") or page[-1].get("seq"))
-
-
-def _messages_of(body: Any) -> list[dict[str, Any]]:
-    items = body.get("messages", []) if isinstance(body, dict) else body
-    if not isinstance(items, list):
-        raise DemoError("GET /sessions/{id}/messages: expected a list of messages")
-    return [item for item in items if isinstance(item, dict)]
+            bodies.extend(str(item["body"]) for item in items)
+            after = page.get("next_after")
 
 
 def _evidence(hit: Any, at: dt.datetime) -> dict[str, Any]:

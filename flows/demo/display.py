@@ -7,11 +7,30 @@ import time
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
+from rich import box
 from rich.console import Console
 from rich.table import Table
 
-from flows.demo.report import COLUMNS, drop_line
+from flows.demo.report import drop_line
 from flows.demo.sample import Conversation
+
+#: Terminal headers (the report spells them out): they must fit 80 columns when piped.
+SHORT = (
+    ("day", "day"),
+    ("conversations", "chats"),
+    ("answered_right", "bot\nright"),
+    ("answered_wrong", "bot\nwrong"),
+    ("escalations", "escalated"),
+    ("tickets_created", "tickets"),
+    ("replies_forwarded", "replies\nfwd"),
+    ("notes_forwarded", "notes\nfwd"),
+    ("cases_learned", "learned"),
+)
+CAPTION = (
+    "bot right/wrong: answered from a case summary of the same/another intent; "
+    "replies fwd: agents' public replies that reached the chat; notes fwd: internal notes that "
+    "did (must be 0); learned: case summaries written that night"
+)
 
 if TYPE_CHECKING:
     from flows.demo.run import DemoResult
@@ -21,12 +40,23 @@ if TYPE_CHECKING:
 
 def summary(console: Console, result: DemoResult, outcome: RunRecord, stack: Stack) -> None:
     """The table, the drop with its interval, the calibration used and the invariants."""
-    table = Table(title="caseloop demo, day by day", title_justify="left")
-    for _, title in COLUMNS:
+    table = Table(
+        title="caseloop demo, day by day",
+        title_justify="left",
+        box=box.SIMPLE_HEAD,
+        padding=(0, 1),
+        pad_edge=False,
+    )
+    for _, title in SHORT:
         table.add_column(title, justify="right")
+    last = result.table[-1].day
     for stats in result.table:
-        table.add_row(*(str(getattr(stats, name)) for name, _ in COLUMNS))
+        cells = [str(getattr(stats, name)) for name, _ in SHORT]
+        if stats.day == last:
+            cells[-1] = "–"  # the run ends before the last night
+        table.add_row(*cells)
     console.print(table)
+    console.print(CAPTION, style="dim")
     console.print(drop_line(result.drop))
     calibration = outcome.calibration
     console.print(f"verdict: {calibration.description if calibration else 'not calibrated'}")

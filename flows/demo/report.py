@@ -61,10 +61,12 @@ def drop_line(drop: Drop) -> str:
 def _markdown(table: list[DayStats], drop: Drop, facts: RunFacts, plot: str) -> str:
     header = "| " + " | ".join(title for _, title in COLUMNS) + " |"
     rule = "|" + " --- |" * len(COLUMNS)
-    rows = [
-        "| " + " | ".join(str(getattr(stats, name)) for name, _ in COLUMNS) + " |"
-        for stats in table
-    ]
+    rows = []
+    for stats in table:
+        cells = [str(getattr(stats, name)) for name, _ in COLUMNS]
+        if stats is table[-1]:
+            cells[-1] = "–"  # the run ends before the last night
+        rows.append("| " + " | ".join(cells) + " |")
     policy = ", ".join(f"{key}={value}" for key, value in sorted(facts.policy.items()))
     lines = [
         "# caseloop demo report",
