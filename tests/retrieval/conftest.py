@@ -14,9 +14,17 @@ from tests.retrieval.corpus import documents
 
 @pytest.fixture(scope="session")
 def settings(tmp_path_factory: pytest.TempPathFactory) -> retrieval.RetrievalSettings:
-    """Settings with a session-wide model cache; the encoder is loaded (and exported) once."""
+    """Test settings; the ONNX model is exported into a session folder and loaded once.
+
+    Writers publish on close (or an explicit ``publish()``) so a test pays for one copy.
+    """
     model_dir = tmp_path_factory.mktemp("models")
-    s = retrieval.RetrievalSettings(model_dir=model_dir, reload_interval=0.0, publish_interval=0.0)
+    s = retrieval.RetrievalSettings(
+        model_dir=model_dir,
+        filter_keys=["tenant", "product"],
+        reload_interval=0.0,
+        publish_interval=3600.0,
+    )
     load_encoder(s.encoder, threads=s.encoder_threads, model_dir=s.model_dir).encode(["warm up"])
     return s
 
