@@ -205,16 +205,17 @@ class Relay:
         may_exist = item.attempts > 1 or context.has_history
         if may_exist and self.adapter.capabilities.find_by_conversation:
             remote = self.adapter.find_by_conversation(context.request.session_id)
-            if remote is not None and MIRROR_STATUS[remote.status] in OPEN_STATUSES:
+            if remote is not None:
                 found = _Delivered(
                     remote.id, remote.url, remote.title, remote.status, remote.raw_status
                 )
                 if remote.id not in context.known_tickets and item.attempts > 1:
-                    return found  # this row's own earlier attempt created it (500 after commit)
-                note = self._note(item, context, remote.id)
-                return _Delivered(
-                    remote.id, remote.url, remote.title, remote.status, note.raw_status
-                )
+                    # This row's own earlier attempt created it (500 after commit, timeout,
+                    # crash): adopt it whatever its status, an agent may already have closed it.
+                    return found
+                if MIRROR_STATUS[remote.status] in OPEN_STATUSES:
+                    self._note(item, context, remote.id)
+                    return found
         return self._create(item, context)
 
     def _create(self, item: OutboxItem, context: _Context) -> _Delivered:

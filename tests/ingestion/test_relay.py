@@ -214,3 +214,16 @@ def test_run_stops_on_event(store: Store) -> None:
     worker.join(timeout=5)
     assert not worker.is_alive()
     assert get_escalation(store, key).state == "delivered"
+
+
+def test_ticket_closed_before_the_retry_is_still_adopted(store: Store) -> None:
+    relay, fake, clock = setup(store)
+    key = send(store, clock, escalation_payload())
+    fake.inject("after")
+    relay.drain()
+    fake.set_status("1", "resolved")  # an agent closed it before the relay retried
+    relay.drain(wait=True)
+    assert len(fake.tickets) == 1
+    assert get_escalation(store, key).ticket_id == "1"
+    with store.transaction() as tx:
+        assert tx.scalars(select(Ticket)).one().status == "resolved"

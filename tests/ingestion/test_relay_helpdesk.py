@@ -160,3 +160,18 @@ def test_429_retry_after_is_honoured(
     assert get_escalation(store, key).state == "delivered"
     assert (clock.now - start).total_seconds() >= 1.0
     assert len(tickets_by_conversation(helpdesk, prefix)[f"{prefix}a"]) == 1
+
+
+def test_ticket_resolved_before_the_retry_is_adopted(
+    store: Store, helpdesk: HelpdeskServer, adapter: HelpdeskAdapter, proxy: FaultProxy
+) -> None:
+    prefix = f"resolved-{uuid.uuid4().hex[:8]}-"
+    relay, clock = relay_for(store, adapter)
+    key = send(store, clock, escalation_payload(f"{prefix}a"))
+    proxy.plan("500_after")
+    relay.drain()
+    [ticket] = tickets_by_conversation(helpdesk, prefix)[f"{prefix}a"]
+    adapter.set_status(str(ticket["id"]), "resolved")
+    relay.drain(wait=True)
+    assert get_escalation(store, key).ticket_id == str(ticket["id"])
+    assert len(tickets_by_conversation(helpdesk, prefix)[f"{prefix}a"]) == 1
