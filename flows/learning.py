@@ -1,10 +1,10 @@
 """`nightly_learning`: the Prefect flow around `ingestion.cases.learn` (thin: no logic of its own).
 
 Window: since the start of the last completed run (``flow_runs``), plus every repair `learn`
-finds by itself (resolved tickets without a summary, versions the index lacks). Each candidate
-is re-read from the ticketing system first (task retries on `TicketingUnavailable`, at most
-``learning_ticketing_concurrency`` calls at once through a Prefect global concurrency limit),
-then `learn` builds, redacts, summarises, tags, stores, indexes and retracts. The run report is
+finds by itself (resolved tickets without a summary, versions the index lacks). What changed in
+the ticketing system in the window is pulled first through the update applier; ticketing calls
+(the pull, the optional notes) retry on `TicketingUnavailable` and take a slot of a Prefect
+global concurrency limit (``learning_ticketing_concurrency``). Then `learn` builds, redacts, summarises, tags, stores, indexes and retracts. The run report is
 stored in ``flow_runs``, published as a Markdown artifact and logged as one line.
 """
 
@@ -14,13 +14,12 @@ import datetime as dt
 from contextlib import ExitStack
 from typing import Any
 
-from prefect import flow, get_run_logger, task
+from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
 from ingestion.cases import LearningReport, learn, write_note
-from ingestion.cases.catalogue import candidate_tickets
-from ingestion.cases.refresh import refresh_ticket
+from ingestion.cases.refresh import pull_updates
 from ingestion.cases.runs import finish_run, last_success, start_run
 from ingestion.errors import TicketingUnavailable
 from ingestion.settings import IngestionSettings
@@ -30,7 +29,7 @@ FLOW_NAME = "nightly_learning"
 TICKETING_LIMIT = "caseloop-ticketing"
 
 
-def _retry_if_unavailable(task: Any, task_run: Any, state: Any) -> bool:
+def retry_if_unavailable(task: Any, task_run: Any, state: Any) -> bool:
     """Retry ticketing calls only when the failure is retryable (timeouts, 5xx, 429)."""
     try:
         state.result()
@@ -61,25 +60,19 @@ def ticketing_slot() -> Any:
 @task(
     retries=3,
     retry_delay_seconds=[1, 5, 20],
-    retry_condition_fn=_retry_if_unavailable,
+    retry_condition_fn=retry_if_unavailable,
     cache_policy=NO_CACHE,
-    task_run_name="refresh-ticket-{ticket_id}",
 )
-def refresh(store: Any, adapter: Any, ticket_id: int, settings: Any) -> tuple[int, str | None]:
-    """Re-read one candidate ticket and apply it to the mirror; returns its canonical status."""
-    from ingestion.adapters import TicketNotFound
-
+def pull(store: Any, adapter: Any, settings: Any, since: dt.datetime | None) -> dict[int, str]:
+    """Pull tickets updated since the window start through the update applier."""
     with ticketing_slot():
-        try:
-            return ticket_id, refresh_ticket(store, adapter, ticket_id, settings)
-        except TicketNotFound:
-            return ticket_id, "deleted"
+        return pull_updates(store, adapter, settings, since)
 
 
 @task(
     retries=3,
     retry_delay_seconds=[1, 5, 20],
-    retry_condition_fn=_retry_if_unavailable,
+    retry_condition_fn=retry_if_unavailable,
     cache_policy=NO_CACHE,
     task_run_name="note-{case_id}",
 )
@@ -118,10 +111,10 @@ def nightly_learning(
     """
     settings = settings or IngestionSettings.load()
     with ExitStack() as resources:
-        store = store or _owned_store(settings, resources)
-        index = index or _owned_index(resources)
+        store = store or owned_store(settings, resources)
+        index = index or owned_index(resources)
         if adapter is None and (refresh_tickets or settings.learning_write_note):
-            adapter = _owned_adapter(settings, resources)
+            adapter = owned_adapter(settings, resources)
         return _run(settings, store, adapter, index, since, refresh_tickets)
 
 
@@ -141,19 +134,14 @@ def _run(
         live: dict[int, str] = {}
         if adapter is not None and refresh_tickets:
             ensure_ticketing_limit(settings)
-            with store.transaction() as tx:
-                ids = candidate_tickets(tx, window)
-            futures = refresh.map(store, adapter, ids, settings)
-            for future in futures:
-                ticket_id, status = _settled(future, logger)
-                if status is not None:
-                    live[ticket_id] = status
+            live = pull(store, adapter, settings, window)
         report = learn_cases(store, index, settings, window, live)
         if adapter is not None and settings.learning_write_note:
             ensure_ticketing_limit(settings)
             cases = [o.case_id for o in [*report.created, *report.updated]]
             report.notes_written = sum(
-                bool(_settled(f, logger, False)) for f in note.map(store, adapter, cases)
+                bool(settled(f, logger, False))
+                for f in note.map(unmapped(store), unmapped(adapter), cases)
             )
     except BaseException as exc:
         finish_run(store, run_id, ok=False, report={"error": str(exc)}, now=dt.datetime.now(dt.UTC))
@@ -164,7 +152,7 @@ def _run(
     return report
 
 
-def _settled(future: Any, logger: Any, default: Any = (None, None)) -> Any:
+def settled(future: Any, logger: Any, default: Any = (None, None)) -> Any:
     """A mapped task's result; a task that failed after its retries is logged and skipped."""
     try:
         return future.result()
@@ -173,13 +161,13 @@ def _settled(future: Any, logger: Any, default: Any = (None, None)) -> Any:
         return default
 
 
-def _owned_store(settings: IngestionSettings, resources: ExitStack) -> Store:
+def owned_store(settings: IngestionSettings, resources: ExitStack) -> Store:
     store = open_store(settings.resolved_database_url)
     resources.callback(store.dispose)
     return store
 
 
-def _owned_index(resources: ExitStack) -> Any:
+def owned_index(resources: ExitStack) -> Any:
     import retrieval
 
     index = retrieval.open_index(settings=retrieval.RetrievalSettings.load())
@@ -187,7 +175,7 @@ def _owned_index(resources: ExitStack) -> Any:
     return index
 
 
-def _owned_adapter(settings: IngestionSettings, resources: ExitStack) -> Any:
+def owned_adapter(settings: IngestionSettings, resources: ExitStack) -> Any:
     from ingestion.adapters import build_adapter
 
     adapter = build_adapter(settings)

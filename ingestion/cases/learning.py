@@ -25,11 +25,10 @@ from ingestion.cases.document import (
 from ingestion.cases.errors import IndexWriteFailed
 from ingestion.cases.note import write_notes
 from ingestion.cases.redact import Redactor
-from ingestion.cases.refresh import refresh_ticket
+from ingestion.cases.refresh import pull_updates
 from ingestion.cases.report import CaseOutcome, LearningReport
 from ingestion.cases.summariser import Summariser, build_summariser
 from ingestion.cases.tags import Encoder, Tagger, Vocabulary
-from ingestion.errors import TicketingError
 from ingestion.schema import CaseSummary, Ticket
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
@@ -85,22 +84,22 @@ def learn(
 ) -> LearningReport:
     """Learn from tickets changed since ``since`` (all when None) plus every pending repair.
 
-    With an ``adapter``, ``refresh`` re-reads each candidate from the ticketing system first
-    (the Prefect flow does this itself, with retries, and passes ``live_status``: canonical
-    statuses by ticket id). The adapter also writes the "Resolution summary" note back
+    With an ``adapter``, ``refresh`` first pulls what changed in the ticketing system since
+    ``since`` (the Prefect flow does this itself, with retries, and passes ``live_status``:
+    canonical statuses by ticket id). The adapter also writes the "Resolution summary" note back
     (``settings.learning_write_note``). ``encoder`` defaults to the index's MiniLM encoder.
     """
     summariser = summariser or build_summariser(settings)
     tagger = Tagger(encoder or default_encoder(index), max_tags=settings.learning_max_tags)
     redactor = Redactor(regions=tuple(settings.learning_phone_regions))
     report = LearningReport(window_start=since)
+    live = dict(live_status or {})
+    if refresh and adapter is not None:
+        live.update(pull_updates(store, adapter, settings, since))
     with store.transaction() as session:
         ticket_ids = catalogue.candidate_tickets(session, since)
         vocabulary = catalogue.load_vocabulary(session)
         report.vocabulary_before = catalogue.vocabulary_size(session)
-    live = dict(live_status or {})
-    if refresh and adapter is not None:
-        live.update(refresh_all(store, adapter, ticket_ids, settings))
     size = max(1, settings.learning_batch_size)
     for start in range(0, len(ticket_ids), size):
         batch = ticket_ids[start : start + size]
@@ -134,28 +133,6 @@ def default_encoder(index: Any) -> Encoder:
     return load_encoder(
         settings.encoder, threads=settings.encoder_threads, model_dir=settings.model_dir
     )
-
-
-def refresh_all(
-    store: Store, adapter: TicketingAdapter, ticket_ids: Sequence[int], settings: IngestionSettings
-) -> dict[int, str]:
-    """Canonical statuses of ``ticket_ids`` read from the ticketing system (gone → deleted).
-
-    A ticket that cannot be read now keeps its mirrored status: learning goes on without it.
-    """
-    from ingestion.adapters import TicketNotFound
-
-    statuses: dict[int, str] = {}
-    for ticket_id in ticket_ids:
-        try:
-            status = refresh_ticket(store, adapter, ticket_id, settings)
-        except TicketNotFound:
-            status = "deleted"
-        except TicketingError:
-            continue
-        if status is not None:
-            statuses[ticket_id] = status
-    return statuses
 
 
 def _plan(

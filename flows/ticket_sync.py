@@ -1,0 +1,167 @@
+"""`ticket_sync`: keep escalation payloads, evidence and outbox consistent with the tickets.
+
+Thin wrapper over `ingestion.cases.drift`: for every open ticket, context added to its
+conversation after the ticket was created and not on the ticket yet is pushed as one bot note
+(once); outbox rows pending past ``sync_stuck_after_seconds`` are made due and the relay drains
+them; every mirrored ticket not closed or deleted is compared with the ticketing system and the
+drift (missing ticket, status mismatch) is reported. Ticketing calls retry on
+`TicketingUnavailable` and share the ``caseloop-ticketing`` concurrency limit with learning.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from contextlib import ExitStack
+from dataclasses import dataclass, field
+from typing import Any
+
+from prefect import flow, get_run_logger, task, unmapped
+from prefect.artifacts import create_markdown_artifact
+from prefect.cache_policies import NO_CACHE
+from sqlalchemy import select
+
+from flows.learning import (
+    ensure_ticketing_limit,
+    owned_adapter,
+    owned_store,
+    retry_if_unavailable,
+    settled,
+    ticketing_slot,
+)
+from ingestion.cases import drift as checks
+from ingestion.cases.runs import finish_run, start_run
+from ingestion.schema import Ticket
+from ingestion.settings import IngestionSettings
+
+FLOW_NAME = "ticket_sync"
+
+
+@dataclass(slots=True)
+class SyncReport:
+    """What one sync run did and found."""
+
+    notes_pushed: list[str] = field(default_factory=list)
+    redriven: list[int] = field(default_factory=list)
+    delivered: int = 0
+    drift: list[checks.Drift] = field(default_factory=list)
+    failed: list[str] = field(default_factory=list)
+
+    def line(self) -> str:
+        return (
+            f"ticket_sync: notes pushed {len(self.notes_pushed)}, outbox re-driven "
+            f"{len(self.redriven)}, delivered {self.delivered}, drift {len(self.drift)}, "
+            f"failed {len(self.failed)}"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "notes_pushed": self.notes_pushed,
+            "redriven": self.redriven,
+            "delivered": self.delivered,
+            "drift": [
+                {"ticket": d.external_id, "kind": d.kind, "detail": d.detail} for d in self.drift
+            ],
+            "failed": self.failed,
+        }
+
+    def markdown(self) -> str:
+        lines = [self.line(), ""]
+        lines += [f"- `{d.external_id}` {d.kind}: {d.detail}" for d in self.drift[:200]]
+        return "\n".join(lines)
+
+
+_RETRYING = {
+    "retries": 3,
+    "retry_delay_seconds": [1, 5, 20],
+    "retry_condition_fn": retry_if_unavailable,
+    "cache_policy": NO_CACHE,
+}
+
+
+@task(task_run_name="push-context-{ticket_id}", **_RETRYING)  # type: ignore[call-overload]
+def push_context(store: Any, adapter: Any, ticket_id: int) -> bool:
+    with ticketing_slot():
+        return checks.push_context(store, adapter, ticket_id)
+
+
+@task(task_run_name="drift-{ticket_id}", **_RETRYING)  # type: ignore[call-overload]
+def check_drift(store: Any, adapter: Any, ticket_id: int) -> checks.Drift | None:
+    with ticketing_slot():
+        return checks.drift(store, adapter, ticket_id)
+
+
+@flow(name=FLOW_NAME, validate_parameters=False)
+def ticket_sync(
+    settings: Any = None, store: Any = None, adapter: Any = None, drain_relay: bool = True
+) -> SyncReport:
+    """One consistency pass; builds what it is not given from the environment's settings."""
+    settings = settings or IngestionSettings.load()
+    with ExitStack() as resources:
+        store = store or owned_store(settings, resources)
+        adapter = adapter or owned_adapter(settings, resources)
+        return _run(settings, store, adapter, drain_relay)
+
+
+def _run(settings: IngestionSettings, store: Any, adapter: Any, drain_relay: bool) -> SyncReport:
+    logger = get_run_logger()
+    now = dt.datetime.now(dt.UTC)
+    run_id = start_run(store, FLOW_NAME, now=now, window_start=None)
+    report = SyncReport()
+    try:
+        ensure_ticketing_limit(settings)
+        _redrive(settings, store, adapter, now, drain_relay, report)
+        open_ids = checks.open_tickets(store, adapter.source)
+        for ticket_id, future in zip(
+            open_ids, push_context.map(unmapped(store), unmapped(adapter), open_ids), strict=True
+        ):
+            if settled(future, logger, None):
+                report.notes_pushed.append(str(ticket_id))
+        watched = _watched(store, adapter.source)
+        for ticket_id, future in zip(
+            watched, check_drift.map(unmapped(store), unmapped(adapter), watched), strict=True
+        ):
+            try:
+                found = future.result()
+            except Exception as exc:
+                report.failed.append(f"ticket {ticket_id}: {exc}")
+                continue
+            if found is not None:
+                report.drift.append(found)
+    except BaseException as exc:
+        finish_run(store, run_id, ok=False, report={"error": str(exc)}, now=dt.datetime.now(dt.UTC))
+        raise
+    finish_run(
+        store, run_id, ok=not report.failed, report=report.to_dict(), now=dt.datetime.now(dt.UTC)
+    )
+    create_markdown_artifact(report.markdown(), key="ticket-sync-report", description=report.line())
+    logger.info(report.line())
+    return report
+
+
+def _redrive(
+    settings: IngestionSettings,
+    store: Any,
+    adapter: Any,
+    now: dt.datetime,
+    drain_relay: bool,
+    report: SyncReport,
+) -> None:
+    stuck = checks.stuck_outbox(store, now=now, older_than=settings.sync_stuck_after_seconds)
+    if not stuck:
+        return
+    checks.redrive_stuck(store, stuck, now=now)
+    report.redriven = stuck
+    if drain_relay:
+        from ingestion.relay import Relay
+
+        result = Relay(store, adapter, settings).drain()
+        report.delivered = result.delivered
+
+
+def _watched(store: Any, source: str) -> list[int]:
+    """Mirrored tickets whose state can still drift (not closed, not deleted)."""
+    with store.transaction() as tx:
+        query = select(Ticket.id).where(
+            Ticket.source == source, Ticket.status.not_in(("closed", "deleted"))
+        )
+        return list(tx.scalars(query.order_by(Ticket.id)))
