@@ -7,6 +7,7 @@ import json
 import re
 import sqlite3
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -150,8 +151,8 @@ def test_a_wrong_token_is_rejected(helpdesk: HelpdeskServer) -> None:
         adapter.close()
 
 
-def test_a_stopped_helpdesk_is_retryable(tmp_path: pytest.TempPathFactory) -> None:
-    server = HelpdeskServer(tmp_path / "hd", free_port())  # type: ignore[operator]
+def test_a_stopped_helpdesk_is_retryable(tmp_path: Path) -> None:
+    server = HelpdeskServer(tmp_path / "hd", free_port())
     with server:
         adapter = HelpdeskAdapter(server.url, server.token, queue=server.queue_id, timeout=3)
         created = adapter.create_ticket(new_ticket())
@@ -171,4 +172,26 @@ def test_build_adapter_reads_the_settings(helpdesk: HelpdeskServer) -> None:
         assert isinstance(adapter, HelpdeskAdapter)
         assert adapter.find_by_conversation("nothing-here") is None
     finally:
+        adapter.close()
+
+
+def test_500_after_commit_leaves_a_ticket_the_lookup_finds(
+    tmp_path: Path,
+) -> None:
+    # A webhook receiver that is down makes django-helpdesk answer 500 *after* saving the
+    # ticket: the error must be retryable and the lookup must find what was saved.
+    dead = f"http://127.0.0.1:{free_port()}/hook"
+    env = {"HELPDESK_NEW_TICKET_WEBHOOK_URLS": dead, "HELPDESK_FOLLOWUP_WEBHOOK_URLS": dead}
+    with HelpdeskServer(tmp_path / "hd", free_port(), env=env) as server:
+        adapter = HelpdeskAdapter(server.url, server.token, queue=server.queue_id)
+        wanted = new_ticket()
+        with pytest.raises(TicketingUnavailable, match="500"):
+            adapter.create_ticket(wanted)
+        found = adapter.find_by_conversation(wanted.external_conversation_id)
+        assert found is not None
+        assert found.title == wanted.title
+        with pytest.raises(TicketingUnavailable, match="500"):
+            adapter.add_comment(found.id, "saved despite the 500", public=True)
+        comments = adapter.get_ticket(found.id).comments
+        assert [c.body for c in comments if c.visibility == "public"] == ["saved despite the 500"]
         adapter.close()
