@@ -101,6 +101,7 @@ def split_by_intent(messages: Sequence[LabelledMessage], plan: SplitPlan) -> Dat
                     problem=message.text,
                     resolution=message.resolution,
                     resolved_at=plan.start + position * plan.step,
+                    tags=(message.category.lower(),) if message.category else (),
                     metadata={"intent": message.intent}
                     | ({"category": message.category} if message.category else {}),
                 )
