@@ -50,13 +50,22 @@ class AnyJson(RootModel[Any]):
 
 
 def lookup(data: Any, path: str) -> Any:
-    """The value at a dotted path (numbers index lists), or `MISSING`."""
+    """The value at a dotted path, or `MISSING`. On a list, a number picks by position and
+    ``field=value`` picks the first object whose ``field`` is ``value`` (as text)."""
     current = data
     for part in path.split(".") if path else []:
         if isinstance(current, dict) and part in current:
             current = current[part]
         elif isinstance(current, list) and part.isdigit() and int(part) < len(current):
             current = current[int(part)]
+        elif isinstance(current, list) and "=" in part:
+            field, _, wanted = part.partition("=")
+            current = next(
+                (i for i in current if isinstance(i, dict) and str(i.get(field)) == wanted),
+                MISSING,
+            )
+            if current is MISSING:
+                return MISSING
         else:
             return MISSING
     return current

@@ -2,7 +2,8 @@
 
 A mapping is a YAML file describing a REST ticketing API: how to authenticate, which requests
 read, create, comment on and change tickets, where in the JSON answers the fields live (dotted
-paths such as ``followup_set`` or ``Creator.id``; list positions are numbers: ``items.0.id``),
+paths such as ``followup_set`` or ``Creator.id``; on a list a number picks a position,
+``items.0.id``, and ``field=value`` the first object with that field: ``CustomFields.name=x``),
 how to page, and how the system's statuses map to caseloop's. `load_mapping` validates it and
 raises `MappingInvalid` naming the file, the key and the problem. ``docs/adapters.md`` describes
 every key; ``django-helpdesk.yaml`` and ``request-tracker.yaml`` here are complete examples.

@@ -1,5 +1,5 @@
 """The generic mapped adapter: mapping validation, templates, and the contract suite driving the
-real django-helpdesk through the shipped ``django-helpdesk.yaml`` mapping."""
+real django-helpdesk and the real Request Tracker through the shipped mappings."""
 
 from __future__ import annotations
 
@@ -18,9 +18,12 @@ from ingestion.errors import TicketingRejected
 from ingestion.settings import IngestionSettings
 from ingestion.ticketing import TicketingAdapter
 from tests.ingestion.adapters.contract import AdapterContract, new_ticket
+from tests.ingestion.adapters.test_rt import RTSemantics, force_same_updated_at
 from tests.support.loopback import free_port
+from tests.support.rt_server import RTServer
 
 HELPDESK_MAPPING = shipped_mapping("django-helpdesk")
+RT_MAPPING = shipped_mapping("request-tracker")
 
 
 def helpdesk_generic(server: HelpdeskServer) -> GenericAdapter:
@@ -61,6 +64,42 @@ class TestGenericOnHelpdesk(AdapterContract):
                 [stamp, *map(int, ticket_ids)],
             )
         conn.close()
+
+
+@pytest.mark.rt
+class TestGenericOnRT(RTSemantics, AdapterContract):
+    # The mapping cannot read the status history, so a reopened ticket reads as open.
+    reopened_reads_as = "open"
+
+    @pytest.fixture
+    def adapter(self, rt: RTServer) -> Iterator[GenericAdapter]:
+        adapter = GenericAdapter(load_mapping(RT_MAPPING), rt.url, secret=rt.token)
+        yield adapter
+        adapter.close()
+
+    @pytest.fixture
+    def unreachable_adapter(self) -> Iterator[GenericAdapter]:
+        mapping = load_mapping(RT_MAPPING)
+        adapter = GenericAdapter(mapping, f"http://127.0.0.1:{free_port()}", timeout=2)
+        yield adapter
+        adapter.close()
+
+    @pytest.fixture(autouse=True)
+    def _server(self, rt: RTServer) -> None:
+        self.server = rt
+
+    def force_same_updated_at(self, adapter: TicketingAdapter, ticket_ids: list[str]) -> None:
+        force_same_updated_at(self.server, ticket_ids)
+
+
+@pytest.mark.rt
+def test_a_status_rt_refuses_is_rejected_through_the_mapping(rt: RTServer, tmp_path: Path) -> None:
+    text = RT_MAPPING.read_text().replace("    closed: rejected\n", "    closed: bogus\n")
+    adapter = GenericAdapter(load_mapping(write(tmp_path, text)), rt.url, secret=rt.token)
+    created = adapter.create_ticket(new_ticket())
+    with pytest.raises(TicketingRejected, match="kept 'new' instead of 'bogus'"):
+        adapter.set_status(created.id, "closed")
+    adapter.close()
 
 
 @pytest.mark.helpdesk
@@ -113,6 +152,7 @@ def write(tmp_path: Path, text: str) -> Path:
 
 def test_the_shipped_mappings_are_valid() -> None:
     assert load_mapping(HELPDESK_MAPPING).source == "helpdesk"
+    assert load_mapping(RT_MAPPING).source == "rt"
     with pytest.raises(MappingInvalid, match="no shipped mapping"):
         shipped_mapping("zendesk")
 
@@ -183,7 +223,9 @@ def test_an_unknown_placeholder_is_rejected() -> None:
 
 
 def test_lookup_walks_objects_and_lists() -> None:
-    data = {"items": [{"Creator": {"id": "root"}}]}
+    data = {"items": [{"Creator": {"id": "root"}, "name": "a"}, {"name": "b", "values": [7]}]}
     assert lookup(data, "items.0.Creator.id") == "root"
+    assert lookup(data, "items.name=b.values.0") == 7
+    assert lookup(data, "items.name=c.values") is MISSING
     assert lookup(data, "items.1.Creator.id") is MISSING
     assert lookup(data, "items.x") is MISSING
