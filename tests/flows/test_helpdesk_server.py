@@ -197,3 +197,14 @@ def test_stop_is_prompt_even_when_sigint_was_ignored(tmp_path: Path) -> None:
         check=True,
     )
     assert float(done.stdout) < 5.0  # the SIGTERM fallback would only come after 10 s
+
+
+def test_public_api_is_pinned() -> None:
+    import flows.helpdesk
+
+    assert flows.helpdesk.__all__ == [
+        "Credentials",
+        "HelpdeskServer",
+        "HelpdeskServerError",
+        "PortInUse",
+    ]

@@ -206,3 +206,9 @@ def test_unsupported_scheme_is_permanent() -> None:
     with pytest.raises(TicketingRejected, match="not usable"):
         api.request("GET", "/tickets")
     api.close()
+
+
+def test_public_api_is_pinned() -> None:
+    import ingestion.adapters
+
+    assert ingestion.adapters.__all__ == ["HelpdeskAdapter", "TicketNotFound", "build_adapter"]
