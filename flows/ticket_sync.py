@@ -165,3 +165,49 @@ def _watched(store: Any, source: str) -> list[int]:
             Ticket.source == source, Ticket.status.not_in(("closed", "deleted"))
         )
         return list(tx.scalars(query.order_by(Ticket.id)))
+
+
+def sync_once(
+    settings: IngestionSettings,
+    store: Any,
+    adapter: Any,
+    *,
+    drain_relay: bool = True,
+    progress: Any = None,
+) -> SyncReport:
+    """The same pass without Prefect (``caseloop sync-once``): sequential, no retries.
+
+    ``progress(done, total)`` is called as tickets are checked.
+    """
+    from ingestion.errors import TicketingError
+
+    now = dt.datetime.now(dt.UTC)
+    run_id = start_run(store, FLOW_NAME, now=now, window_start=None)
+    report = SyncReport()
+    stuck = checks.stuck_outbox(store, now=now, older_than=settings.sync_stuck_after_seconds)
+    if stuck:
+        checks.redrive_stuck(store, stuck, now=now)
+        report.redriven = stuck
+        if drain_relay:
+            from ingestion.relay import Relay
+
+            report.delivered = Relay(store, adapter, settings).drain().delivered
+    open_ids = checks.open_tickets(store, adapter.source)
+    watched = _watched(store, adapter.source)
+    total, done = len(open_ids) + len(watched), 0
+    for kind, ids in (("push", open_ids), ("drift", watched)):
+        for ticket_id in ids:
+            try:
+                if kind == "push" and checks.push_context(store, adapter, ticket_id):
+                    report.notes_pushed.append(str(ticket_id))
+                elif kind == "drift" and (found := checks.drift(store, adapter, ticket_id)):
+                    report.drift.append(found)
+            except TicketingError as exc:
+                report.failed.append(f"ticket {ticket_id}: {exc}")
+            done += 1
+            if progress:
+                progress(done, total)
+    finish_run(
+        store, run_id, ok=not report.failed, report=report.to_dict(), now=dt.datetime.now(dt.UTC)
+    )
+    return report
