@@ -298,20 +298,24 @@ class HelpdeskAdapter:
         return _comment(followup, opening=False)
 
     def set_status(self, ticket_id: str, status: TicketStatus) -> None:
-        """Change status through a follow-up (history + webhook); pending is ``on_hold``."""
+        """Change status through a follow-up (history + webhook); pending is ``on_hold``.
+
+        ``on_hold`` can only be PATCHed, which leaves no follow-up: an empty internal follow-up
+        after it moves ``updated_at`` and fires the webhook, so polling and webhooks see it.
+        """
         number = _ticket_id(ticket_id)
         if status == "deleted":
             self._api.request("DELETE", f"tickets/{number}/")
             return
-        if status == "pending":
-            self._api.request("PATCH", f"tickets/{number}/", json={"on_hold": True})
-            return
-        if status not in STATUS_CODES:
+        if status != "pending" and status not in STATUS_CODES:
             raise TicketingRejected(f"status: {status!r} has no django-helpdesk equivalent")
-        data = {"ticket": number, "new_status": STATUS_CODES[status], "public": False}
+        if status in ("pending", "open", "reopened"):
+            on_hold = {"on_hold": status == "pending"}
+            self._api.request("PATCH", f"tickets/{number}/", json=on_hold)
+        data: dict[str, object] = {"ticket": number, "comment": "", "public": False}
+        if status != "pending":
+            data["new_status"] = STATUS_CODES[status]
         self._api.call("POST", "followups/", FollowUpJson, json=data)
-        if status in ("open", "reopened"):
-            self._api.request("PATCH", f"tickets/{number}/", json={"on_hold": False})
 
     def close(self) -> None:
         self._api.close()

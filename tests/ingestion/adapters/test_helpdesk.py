@@ -195,3 +195,18 @@ def test_500_after_commit_leaves_a_ticket_the_lookup_finds(
         comments = adapter.get_ticket(found.id).comments
         assert [c.body for c in comments if c.visibility == "public"] == ["saved despite the 500"]
         adapter.close()
+
+
+def test_pending_moves_updated_at_without_adding_a_comment(
+    helpdesk_adapter: HelpdeskAdapter,
+) -> None:
+    created = helpdesk_adapter.create_ticket(new_ticket())
+    assert created.updated_at is not None
+    helpdesk_adapter.set_status(created.id, "pending")
+    held = helpdesk_adapter.get_ticket(created.id)
+    assert held.updated_at is not None
+    assert held.updated_at > created.updated_at
+    assert [c.id for c in held.comments] == [c.id for c in created.comments]
+    polled = helpdesk_adapter.list_updated_since(held.updated_at, created.id, 5)
+    assert polled[0].id == created.id
+    assert polled[0].status == "pending"
