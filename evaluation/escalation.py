@@ -145,6 +145,10 @@ class EscalationReport:
             "target_precision": self.target_precision,
             "calibration": self.calibration,
             "escalation_rate_without": 1.0,
+            "top_hit_right": {
+                "verdict_top_hit": float(np.mean([s.correct for s in self.steps])),
+                "dense_top_1": float(np.mean([s.dense_correct for s in self.steps])),
+            },
             **self.ours.as_dict(),
             "baseline": {"name": "top-1 cosine threshold", **self.baseline.as_dict()},
             "curve": [p.as_dict() for p in self.curve],

@@ -38,9 +38,24 @@ HeldOutCount = Annotated[int, typer.Option(help="Intents held out in all (named 
 Warmup = Annotated[float, typer.Option(help="Share of the stream that is history (cases only).")]
 CaseShare = Annotated[float, typer.Option(help="After the warm-up, share of rows that are cases.")]
 MaxQueries = Annotated[int, typer.Option(help="Most queries kept (seeded sample, time order).")]
-CasesOpt = Annotated[Path, typer.Option("--cases", exists=True, dir_okay=False, help="cases.jsonl")]
+CasesOpt = Annotated[
+    Path | None, typer.Option("--cases", exists=True, dir_okay=False, help="cases.jsonl")
+]
 QueriesOpt = Annotated[
-    Path, typer.Option("--queries", exists=True, dir_okay=False, help="queries.jsonl")
+    Path | None, typer.Option("--queries", exists=True, dir_okay=False, help="queries.jsonl")
+]
+SemevalOpt = Annotated[
+    Path | None,
+    typer.Option(exists=True, dir_okay=False, help="Instead of --cases/--queries: a SemEval XML."),
+]
+Banking77Opt = Annotated[
+    Path | None,
+    typer.Option(
+        exists=True,
+        dir_okay=False,
+        help="Instead of --cases/--queries: BANKING77 train.csv "
+        "(split as `eval convert banking77` does by default).",
+    ),
 ]
 JsonOut = Annotated[Path | None, typer.Option("--json", help="Also write the figures here.")]
 Workdir = Annotated[
@@ -167,6 +182,25 @@ def convert_store(
         raise _fail(exc) from exc
 
 
+def _dataset(
+    cases: Path | None, queries: Path | None, semeval: Path | None, banking77: Path | None
+) -> Any:
+    """The data set from JSONL files, or converted on the fly from one source data set."""
+    from evaluation import convert_banking77, convert_semeval, load_dataset
+
+    given = [name for name, v in (("--cases/--queries", cases or queries), ("--semeval", semeval),
+                                  ("--banking77", banking77)) if v]  # fmt: skip
+    if len(given) != 1:
+        raise _fail(ValueError("give either --cases and --queries, or --semeval, or --banking77"))
+    if semeval:
+        return convert_semeval(semeval)
+    if banking77:
+        return convert_banking77(banking77)
+    if not (cases and queries):
+        raise _fail(ValueError("--cases and --queries go together"))
+    return load_dataset(cases, queries)
+
+
 def _retrieval_settings(ctx: typer.Context) -> Any:
     import retrieval
 
@@ -176,8 +210,10 @@ def _retrieval_settings(ctx: typer.Context) -> Any:
 @eval_app.command("retrieval")
 def retrieval_quality(
     ctx: typer.Context,
-    cases: CasesOpt,
-    queries: QueriesOpt,
+    cases: CasesOpt = None,
+    queries: QueriesOpt = None,
+    semeval: SemevalOpt = None,
+    banking77: Banking77Opt = None,
     json_out: JsonOut = None,
     baseline_key: Annotated[
         str | None,
@@ -186,10 +222,10 @@ def retrieval_quality(
     workdir: Workdir = None,
 ) -> None:
     """MAP, MRR, P@1, P@5, Recall@5/10, nDCG@10 of bm25, dense and hybrid (queries with a relevant case)."""
-    from evaluation import EvaluationError, evaluate_retrieval, load_dataset
+    from evaluation import EvaluationError, evaluate_retrieval
 
     try:
-        data = load_dataset(cases, queries)
+        data = _dataset(cases, queries, semeval, banking77)
         report = evaluate_retrieval(
             data, settings=_retrieval_settings(ctx), baseline_key=baseline_key, workdir=workdir
         )
@@ -216,8 +252,10 @@ def _estimate(e: dict[str, Any]) -> str:
 @eval_app.command("escalation")
 def escalation(
     ctx: typer.Context,
-    cases: CasesOpt,
-    queries: QueriesOpt,
+    cases: CasesOpt = None,
+    queries: QueriesOpt = None,
+    semeval: SemevalOpt = None,
+    banking77: Banking77Opt = None,
     target_precision: Annotated[float, typer.Option(help="Answered precision to reach.")] = 0.95,
     folds: Annotated[int, typer.Option(help="Time-ordered folds for cross-fitting.")] = 5,
     calibration: Annotated[
@@ -232,13 +270,13 @@ def escalation(
 ) -> None:
     """Replay queries in time order; escalation drop at the target precision, with 95% intervals."""
     import retrieval
-    from evaluation import EvaluationError, escalation_replay, load_dataset
+    from evaluation import EvaluationError, escalation_replay
 
     try:
         policy = None
         if calibration is not None:
             policy = retrieval.VerdictPolicy.from_dict(json.loads(calibration.read_text("utf-8")))
-        data = load_dataset(cases, queries)
+        data = _dataset(cases, queries, semeval, banking77)
         report = escalation_replay(
             data, target_precision=target_precision, folds=folds, policy=policy,
             settings=_retrieval_settings(ctx), workdir=workdir, seed=seed,
@@ -256,9 +294,11 @@ def escalation(
     for name in rows:
         table.add_row(name, _estimate(figures[name]), _estimate(figures["baseline"][name]))
     Console().print(table)
+    right = figures["top_hit_right"]
     Console().print(
         f"escalation rate without caseloop: 100%; no-match queries: {figures['n_no_match']}; "
-        f"verdicts: {figures['reasons']}"
+        f"verdicts: {figures['reasons']}; top hit relevant: verdict's "
+        f"{100 * right['verdict_top_hit']:.1f}%, dense top-1 {100 * right['dense_top_1']:.1f}%"
     )
     _write_json(json_out, figures)
 

@@ -49,10 +49,15 @@ def escalation_json(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) ->
     return figures
 
 
-def test_retrieval_command_writes_the_documented_keys(semeval_files: Path, tmp_path: Path) -> None:
+def test_retrieval_command_writes_the_documented_keys(
+    semeval_files: Path, data_dir: Path, tmp_path: Path
+) -> None:
+    assert len((semeval_files / "cases.jsonl").read_text().splitlines()) == 100
     out = tmp_path / "retrieval.json"
-    printed = _run("eval", "retrieval", "--cases", str(semeval_files / "cases.jsonl"), "--queries",
-                   str(semeval_files / "queries.jsonl"), "--baseline-key", "ir_rank", "--json", str(out))  # fmt: skip
+    xml = str(data_dir / "semeval2016" / "dev-sample.xml")
+    printed = _run(
+        "eval", "retrieval", "--semeval", xml, "--baseline-key", "ir_rank", "--json", str(out)
+    )
     assert "official_map" in printed
     figures = json.loads(out.read_text())
     assert set(figures) == {"bm25", "dense", "hybrid", "baseline"}
