@@ -210,3 +210,27 @@ def test_pending_moves_updated_at_without_adding_a_comment(
     polled = helpdesk_adapter.list_updated_since(held.updated_at, created.id, 5)
     assert polled[0].id == created.id
     assert polled[0].status == "pending"
+
+
+def _raw(helpdesk: HelpdeskServer, method: str, path: str, **kwargs: object) -> dict:  # type: ignore[type-arg]
+    headers = {"Authorization": f"Token {helpdesk.token}"}
+    response = httpx.request(method, f"{helpdesk.api_url}{path}", headers=headers, **kwargs)  # type: ignore[arg-type]
+    response.raise_for_status()
+    return response.json()  # type: ignore[no-any-return]
+
+
+@pytest.mark.parametrize(
+    ("number", "name"),
+    [(1, "open"), (2, "reopened"), (3, "resolved"), (4, "closed"), (5, "duplicate")],
+)
+def test_statuses_map_both_ways(
+    helpdesk: HelpdeskServer, helpdesk_adapter: HelpdeskAdapter, number: int, name: str
+) -> None:
+    # helpdesk → caseloop: an agent's status change, made without the adapter.
+    ticket = helpdesk_adapter.create_ticket(new_ticket())
+    _raw(helpdesk, "POST", "followups/", json={"ticket": int(ticket.id), "new_status": number})
+    assert helpdesk_adapter.get_ticket(ticket.id).status == name
+    # caseloop → helpdesk: the number the helpdesk stores.
+    other = helpdesk_adapter.create_ticket(new_ticket())
+    helpdesk_adapter.set_status(other.id, name)  # type: ignore[arg-type]
+    assert _raw(helpdesk, "GET", f"tickets/{other.id}/")["status"] == number
