@@ -69,6 +69,9 @@ def summary(console: Console, result: DemoResult, outcome: RunRecord, stack: Sta
             "forwarded exactly once, no internal note forwarded"
         )
     console.print(f"report: {result.report} (plot: {result.report.parent / 'escalations.png'})")
+    console.print(
+        f"{result.case_count} case summaries in the index; whole run {result.seconds:.0f} s"
+    )
 
 
 def keep_running(

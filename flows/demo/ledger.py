@@ -7,6 +7,7 @@ cross-checks in `flows.demo.invariants`).
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Literal
 
@@ -29,6 +30,7 @@ class Outcome:
     ticket_id: str | None = None
     replies: list[str] = field(default_factory=list)
     note_sent: str | None = None
+    novel: bool = False  # no case of this intent had been learned when the customer asked
 
     @property
     def correct(self) -> bool | None:
@@ -51,6 +53,8 @@ class DayStats:
     replies_forwarded: int
     notes_forwarded: int
     cases_learned: int
+    novel_escalations: int = 0
+    reasons: tuple[tuple[str, int], ...] = ()
 
     @property
     def escalation_rate(self) -> float:
@@ -83,6 +87,7 @@ class Ledger:
     def stats(self, day: int) -> DayStats:
         rows = self.day(day)
         notes = self._notes()
+        escalated = [o for o in rows if o.action == "escalated"]
         messages = sum(len(o.replies) for o in rows)
         leaked = sum(1 for o in rows for body in o.replies if _is_note(body, notes))
         return DayStats(
@@ -95,6 +100,8 @@ class Ledger:
             replies_forwarded=messages - leaked,
             notes_forwarded=leaked,
             cases_learned=self.learned_by_day.get(day, 0),
+            novel_escalations=sum(1 for o in rows if o.action == "escalated" and o.novel),
+            reasons=tuple(sorted(Counter(o.reason or "-" for o in escalated).items())),
         )
 
     def table(self) -> list[DayStats]:

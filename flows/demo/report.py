@@ -12,6 +12,7 @@ from pathlib import Path
 from flows.demo.drop import Drop
 from flows.demo.ledger import DayStats
 
+REASONS = ("no_evidence", "low_confidence", "conflict")
 COLUMNS = (
     ("day", "day"),
     ("conversations", "conversations"),
@@ -67,7 +68,7 @@ def _markdown(table: list[DayStats], drop: Drop, facts: RunFacts, plot: str) -> 
         if stats is table[-1]:
             cells[-1] = "–"  # the run ends before the last night
         rows.append("| " + " | ".join(cells) + " |")
-    policy = ", ".join(f"{key}={value}" for key, value in sorted(facts.policy.items()))
+    policy = _policy(facts.policy)
     lines = [
         "# caseloop demo report",
         "",
@@ -85,6 +86,17 @@ def _markdown(table: list[DayStats], drop: Drop, facts: RunFacts, plot: str) -> 
         "The drop is 1 − (last day's escalation rate / first day's); the interval resamples each "
         "day's conversations with replacement (percentile bootstrap).",
         "",
+        "## Why the bot escalated",
+        "",
+        "| day | escalations | about a problem with no learned case yet | "
+        + " | ".join(REASONS)
+        + " |",
+        "|" + " --- |" * (3 + len(REASONS)),
+        *(_reason_row(stats) for stats in table),
+        "",
+        "`no_evidence`: nothing close enough in the index; `low_confidence`: the calibrated "
+        "confidence is below the threshold; `conflict`: near-equal cases disagree.",
+        "",
         f"![escalations and bot answers by day]({plot})",
         "",
         "## How this run was set up",
@@ -96,10 +108,31 @@ def _markdown(table: list[DayStats], drop: Drop, facts: RunFacts, plot: str) -> 
         f"- caseloop service: {facts.service_url}",
         "- A bot answer counts as right when the case it answered from was learned from a "
         "conversation with the same Bitext intent.",
-        "- Customers asking for a person (`contact_human_agent`) are always handed over.",
+        "- Customers asking for a person (`contact_human_agent`, about 5%) are handled like any "
+        "other problem: the learned answer tells them how to reach the team.",
+        "- Two problems (`check_payment_methods`, `registration_problems`) first appear on day 3: "
+        "their first customers escalate, which is the loop working, not failing.",
         "",
     ]
     return "\n".join(lines)
+
+
+def _reason_row(stats: DayStats) -> str:
+    counts = dict(stats.reasons)
+    cells = [stats.day, stats.escalations, stats.novel_escalations]
+    cells += [counts.get(reason, 0) for reason in REASONS]
+    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+
+
+def _policy(policy: dict[str, object]) -> str:
+    def short(value: object) -> str:
+        if isinstance(value, float):
+            return f"{value:.3g}"
+        if isinstance(value, list | tuple):
+            return "[" + ", ".join(short(v) for v in value) + "]"
+        return str(value)
+
+    return ", ".join(f"{key}={short(value)}" for key, value in sorted(policy.items()))
 
 
 def plot_days(table: list[DayStats], path: Path) -> Path:

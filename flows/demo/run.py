@@ -46,6 +46,7 @@ class DemoResult:
     report: Path
     problems: list[str] = field(default_factory=list)
     case_count: int = 0
+    seconds: float = 0.0
 
 
 def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult:
@@ -106,7 +107,7 @@ def _finish(
         seconds=seconds,
     )
     report = write_report(options.report_dir, table, drop, facts)
-    return DemoResult(table, drop, report, list(outcome.problems), int(index.count()))
+    return DemoResult(table, drop, report, list(outcome.problems), int(index.count()), seconds)
 
 
 def _close(index: object) -> None:

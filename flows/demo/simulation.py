@@ -88,12 +88,14 @@ class Simulation:
     def day(self, number: int, conversations: tuple[Conversation, ...]) -> None:
         started = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2)
         ledger = self.outcome.ledger
+        known = set(ledger.case_intents.values())
         task = self._task(f"day {number}: customers ask the chatbot", len(conversations))
         for conversation in conversations:
             sid = session_id(conversation)
             self._conversations[sid] = conversation
             at = FIRST_DAY + dt.timedelta(days=number - 1, minutes=conversation.minute)
             outcome = self._bot.converse(conversation, sid, at)
+            outcome.novel = conversation.intent not in known
             if outcome.served_case_id is not None:
                 outcome.served_intent = ledger.case_intents.get(outcome.served_case_id)
             ledger.record(outcome)
