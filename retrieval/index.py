@@ -202,6 +202,18 @@ class Index:
             raise TenantRequired("filters.tenant: required in multi-tenant mode")
         return checked
 
+    def as_retriever(
+        self, *, k: int = 5, filters: Filters | None = None, mode: Mode = "hybrid"
+    ) -> Any:
+        """This index as a llama-index ``BaseRetriever`` (needs the ``llamaindex`` extra)."""
+        try:
+            from retrieval.llamaindex import CaseRetriever
+        except ImportError as exc:
+            raise ImportError(
+                "as_retriever needs llama-index: pip install 'caseloop[llamaindex]'"
+            ) from exc
+        return CaseRetriever(self, k=k, filters=filters, mode=mode)
+
     def close(self) -> None:
         """Publish pending writes and release the engine."""
         self._engine.close()
