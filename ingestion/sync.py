@@ -98,13 +98,8 @@ def _save_cursor(
     if row is None:
         row = SyncCursor(source=source, updated_at=EPOCH, ticket_id="", advanced_at=now)
         session.add(row)
-    moved = last is not None and last.updated_at is not None
-    if (
-        moved
-        and last
-        and last.updated_at
-        and _key(last) > cursor_key(row.updated_at, row.ticket_id)
-    ):
+    stored = cursor_key(row.updated_at, row.ticket_id)
+    if last is not None and last.updated_at is not None and _key(last) > stored:
         row.updated_at, row.ticket_id, row.advanced_at = last.updated_at, last.id, now
     return Cursor(row.updated_at, row.ticket_id, row.polled_at)
 

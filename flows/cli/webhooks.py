@@ -94,13 +94,16 @@ def worker(
     pusher = Channel(store, settings, adapter=adapter) if channel else None
     if pusher is not None:
         threads.append(threading.Thread(target=pusher.run, args=(stop,)))
-    Console(stderr=True).print(f"webhooks worker on {adapter.source}: running")
+    console = Console(stderr=True)
+    console.print(f"webhooks worker on {adapter.source}: running")
+    crashed = False
     try:
         for thread in threads:
             thread.start()
         while not stop.wait(0.5):
             if not all(thread.is_alive() for thread in threads):
-                stop.set()  # one loop died: stop the other and exit non-zero below
+                crashed = True  # a loop died (its traceback is logged): stop the other one
+                stop.set()
         for thread in threads:
             thread.join()
     finally:
@@ -108,6 +111,9 @@ def worker(
             pusher.close()
         adapter.close()
         store.dispose()
+    if crashed:
+        console.print("webhooks worker: a worker loop died; see the log above")
+        raise typer.Exit(1)
 
 
 @webhooks_app.command("replay")
