@@ -238,7 +238,7 @@ def retrieval_quality(
         table.add_column(column, justify="left" if column == "retriever" else "right")
     for name, row in figures.items():
         table.add_row(name, *(f"{100 * row[m]:.2f}" for m in names), str(row["n_queries"]))
-    Console().print(table)
+    Console(width=160).print(table)
     Console().print("official_map: mean over all queries, those without a relevant case count 0")
     _write_json(json_out, figures)
 
@@ -293,7 +293,7 @@ def escalation(
             "no_match_escalated", "correct_drop")  # fmt: skip
     for name in rows:
         table.add_row(name, _estimate(figures[name]), _estimate(figures["baseline"][name]))
-    Console().print(table)
+    Console(width=160).print(table)
     right = figures["top_hit_right"]
     Console().print(
         f"escalation rate without caseloop: 100%; no-match queries: {figures['n_no_match']}; "
