@@ -231,6 +231,11 @@ class InboxWorker:
                 self._finish(row_ids, error=f"re-reading ticket {ticket_id}: {exc}", failed=True)
                 report = _add(report, failed=len(row_ids))
                 continue
+            except Exception as exc:  # an adapter bug must not stop the worker: count, retry
+                log.exception("inbox: re-reading ticket %s failed", ticket_id)
+                deferred, failed = self._defer(row_ids, f"{type(exc).__name__}: {exc}")
+                report = _add(report, deferred=deferred, failed=failed)
+                continue
             done, known, messages = write_with_retry(
                 self.store,
                 functools.partial(self._apply, remote=remote, row_ids=row_ids),
@@ -299,7 +304,12 @@ class InboxWorker:
             if last_purge is None or now - last_purge > dt.timedelta(hours=1):
                 purge(self.store, keep_days=self.settings.webhook_dedupe_days, now=now)
                 last_purge = now
-            report = self.process_pending()
+            try:
+                report = self.process_pending()
+            except Exception:  # the store is down, say: log, wait, try again
+                log.exception("inbox worker round failed")
+                wait(self.settings.inbox_poll_interval)
+                continue
             if report.retry_after is not None:
                 wait(max(report.retry_after, self.settings.inbox_poll_interval))
             elif report.processed + report.failed == 0:

@@ -215,7 +215,12 @@ class SyncWorker:
         """Poll every ``sync_interval`` seconds (or after Retry-After) until ``stop`` is set."""
         wait = sleep or stop.wait
         while not stop.is_set():
-            report = self.poll_once()
+            try:
+                report = self.poll_once()
+            except Exception:  # the store or an adapter failed: log, wait, poll again
+                log.exception("sync %s: poll failed", self.source)
+                wait(self.settings.sync_interval)
+                continue
             log.info(
                 "sync %s: %d tickets, %d messages, lag %.1fs",
                 self.source,

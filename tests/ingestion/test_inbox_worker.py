@@ -157,3 +157,19 @@ def test_run_stops_and_purges(store: Store) -> None:
     InboxWorker(store, fake, SETTINGS).run(stop, sleep=sleep)
     assert states(store) == {"d1": "processed"}
     assert waits == [SETTINGS.inbox_poll_interval]
+
+
+def test_adapter_bug_defers_instead_of_killing_the_worker(store: Store) -> None:
+    fake = setup(store)
+    deliver(store, "d1", "1")
+    fake.failures.append(RuntimeError("adapter bug"))
+    report = InboxWorker(store, fake, SETTINGS).process_pending()
+    assert (report.deferred, report.processed) == (1, 0)
+    with store.transaction() as s:
+        row = s.scalars(select(WebhookDelivery)).one()
+        assert (row.state, row.attempts, row.last_error) == (
+            "pending",
+            1,
+            "RuntimeError: adapter bug",
+        )
+    assert InboxWorker(store, fake, SETTINGS).process_pending().messages == 1

@@ -161,3 +161,20 @@ def test_run_waits_retry_after_then_interval(store: Store) -> None:
     fake.throttle(7.0)
     SyncWorker(store, fake, SETTINGS).run(stop, sleep=sleep)
     assert waits == [7.0, SETTINGS.sync_interval]
+
+
+def test_run_survives_a_failed_poll(store: Store) -> None:
+    fake = FakeTicketing()
+    open_tickets(store, fake, 1)
+    fake.failures.append(RuntimeError("adapter bug"))
+    stop = threading.Event()
+    waits: list[float] = []
+
+    def sleep(seconds: float) -> None:
+        waits.append(seconds)
+        if len(waits) == 2:
+            stop.set()
+
+    SyncWorker(store, fake, SETTINGS).run(stop, sleep=sleep)
+    assert waits == [SETTINGS.sync_interval, SETTINGS.sync_interval]
+    assert read_cursor(store, "fake") is not None  # the second poll went through
