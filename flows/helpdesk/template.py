@@ -94,8 +94,10 @@ def ensure_template(cache_dir: Path) -> tuple[Path, dict[str, int]]:
         if proc.returncode != 0:
             raise HelpdeskServerError(f"migrating the helpdesk template failed:\n{proc.stderr}")
         ids = json.loads(proc.stdout.strip().splitlines()[-1])
+        ids_scratch = Path(scratch) / "ids.json"
+        ids_scratch.write_text(json.dumps({k: ids[k] for k in ("user_id", "queue_id")}))
         os.replace(Path(scratch) / DATABASE_NAME, database)
-        ids_file.write_text(json.dumps({k: ids[k] for k in ("user_id", "queue_id")}))
+        os.replace(ids_scratch, ids_file)
     return database, json.loads(ids_file.read_text())
 
 
@@ -113,6 +115,12 @@ def provision(data_dir: Path, cache_dir: Path) -> Credentials:
     credentials_file = data_dir / CREDENTIALS_NAME
     if database.exists() and credentials_file.exists():
         return Credentials(**json.loads(credentials_file.read_text()))
+    if database.exists():
+        # Never overwrite a database that may hold tickets just because its key file is gone.
+        raise HelpdeskServerError(
+            f"{data_dir} holds a helpdesk database but no {CREDENTIALS_NAME}: restore that "
+            "file, or remove the folder to start from an empty helpdesk"
+        )
     template, ids = ensure_template(cache_dir)
     scratch = data_dir / f".{DATABASE_NAME}.new"
     shutil.copyfile(template, scratch)

@@ -20,7 +20,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from flows.helpdesk import HelpdeskServer, PortInUse
+from flows.helpdesk import HelpdeskServer, HelpdeskServerError, PortInUse
 from ingestion.adapters import HelpdeskAdapter
 from tests.ingestion.adapters.contract import new_ticket
 from tests.support.loopback import free_port, serve
@@ -208,3 +208,15 @@ def test_public_api_is_pinned() -> None:
         "HelpdeskServerError",
         "PortInUse",
     ]
+
+
+def test_a_database_without_credentials_is_never_overwritten(tmp_path: Path) -> None:
+    with HelpdeskServer(tmp_path / "hd", free_port()) as server:
+        adapter = HelpdeskAdapter(server.url, server.token, queue=server.queue_id)
+        adapter.create_ticket(new_ticket())
+        adapter.close()
+    (tmp_path / "hd" / "credentials.json").unlink()
+    before = (tmp_path / "hd" / "helpdesk.sqlite3").read_bytes()
+    with pytest.raises(HelpdeskServerError, match=r"no credentials\.json"):
+        HelpdeskServer(tmp_path / "hd", free_port()).start()
+    assert (tmp_path / "hd" / "helpdesk.sqlite3").read_bytes() == before
