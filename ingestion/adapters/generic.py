@@ -117,7 +117,7 @@ class GenericAdapter:
         self.capabilities = Capabilities(
             webhooks=mapping.capabilities.webhooks,
             server_side_updated_since=mapping.list.server_side_since,
-            idempotency_key_header=mapping.capabilities.idempotency_key_header,
+            idempotency_key_header=mapping.create.idempotency_header is not None,
             find_by_conversation=True,
         )
         self.base_url = base_url.rstrip("/")
@@ -136,9 +136,11 @@ class GenericAdapter:
         self._bodies: dict[str, str] = {}
 
     # -- plumbing --------------------------------------------------------------------------
-    def _send(self, spec: RequestSpec, values: dict[str, Any]) -> httpx.Response:
+    def _send(
+        self, spec: RequestSpec, values: dict[str, Any], headers: dict[str, str] | None = None
+    ) -> httpx.Response:
         values = {**self.variables, "base_url": self.base_url, **values}
-        kwargs: dict[str, Any] = {"params": render(spec.params, values)}
+        kwargs: dict[str, Any] = {"params": render(spec.params, values), "headers": headers}
         if spec.body is not None:
             kwargs["json"] = render(spec.body, values)
         if self._auth is not None:
@@ -324,8 +326,13 @@ class GenericAdapter:
             "tenant": ticket.tenant,
             "idempotency_key": ticket.idempotency_key,
         }
-        answer = self._json(self.mapping.create.request, values)
-        return self.get_ticket(str(self._field(answer, self.mapping.create.id, "create.id")))
+        spec = self.mapping.create
+        headers = (
+            {spec.idempotency_header: ticket.idempotency_key} if spec.idempotency_header else None
+        )
+        response = self._send(spec.request, values, headers)
+        answer = parse_json(response, AnyJson, system=self.mapping.name).root
+        return self.get_ticket(str(self._field(answer, spec.id, "create.id")))
 
     def add_comment(self, ticket_id: str, body: str, *, public: bool) -> RemoteComment:
         """A customer-visible (``comment.public``) or internal (``comment.internal``) comment."""

@@ -129,8 +129,12 @@ class ListSpec(_Spec):
 
 
 class CreateSpec(_Spec):
+    """Creating a ticket; ``idempotency_header`` names the header carrying the key, if the
+    system honours one (then retried creates cannot duplicate)."""
+
     request: RequestSpec
     id: str
+    idempotency_header: str | None = None
 
 
 class CommentWriteSpec(_Spec):
@@ -162,7 +166,6 @@ class FindSpec(_Spec):
 
 class CapabilitiesSpec(_Spec):
     webhooks: bool = False
-    idempotency_key_header: bool = False
 
 
 class Mapping(_Spec):
