@@ -195,3 +195,39 @@ def test_comments_of_a_stale_snapshot_still_mirrored(store: Store) -> None:
     assert result.stale
     assert result.messages == ()
     assert messages(store, "sess-1") == [(1, "body of 1")]
+
+
+def test_concurrent_appliers_keep_seq_dense_and_once(store: Store) -> None:
+    # Webhook and poll workers applying tickets of one session at the same time (PostgreSQL:
+    # real concurrency; the unique (session, seq) makes a loser redo its transaction).
+    import threading
+
+    for ticket in ("1", "2", "3"):
+        mirror_ticket(store, "fake", ticket, "sess-c")
+    snaps = [
+        snapshot(t, "open", 10, *(comment(f"{t}-{n}", n) for n in range(1, 6)))
+        for t in ("1", "2", "3")
+    ]
+    errors: list[BaseException] = []
+
+    def work(snap: RemoteTicket) -> None:
+        try:
+            for _ in range(3):
+                apply_snapshot(store, "fake", snap, cause="poll", settings=SETTINGS)
+        except BaseException as exc:
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(s,)) for s in snaps * 2]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    got = messages(store, "sess-c")
+    assert [seq for seq, _ in got] == list(range(1, 16))
+    assert sorted(body for _, body in got) == sorted(
+        f"body of {t}-{n}" for t in "123" for n in range(1, 6)
+    )
+    for t in "123":  # within one ticket, in the order agents wrote them
+        mine = [body for _, body in got if body.startswith(f"body of {t}-")]
+        assert mine == [f"body of {t}-{n}" for n in range(1, 6)]

@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import base64
+import collections
 import json
 import logging
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
@@ -38,10 +40,32 @@ def settings(**overrides: object) -> IngestionSettings:
     return IngestionSettings(**base)  # type: ignore[arg-type]
 
 
+TALLY: collections.Counter[str] = collections.Counter()
+
+
+@pytest.fixture(scope="module", autouse=True)
+def closing_note_counts(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Write the module's delivery counts for the issue's closing note."""
+    yield
+    out = Path(str(request.config.rootpath)) / ".caseloop" / "updates-receiver-counts.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(dict(sorted(TALLY.items())), indent=2) + "\n")
+
+
 @pytest.fixture
 def url(store: Store) -> Iterator[str]:
     with serve(create_app(settings(), store)) as base:
         yield base
+    count(store)
+
+
+def count(store: Store) -> None:
+    accepted = len(stored(store))
+    TALLY["deliveries_accepted"] += accepted
+    TALLY["deliveries_tried"] += accepted
+    for (_, reason), n in inbox.rejection_counts(store).items():
+        TALLY["duplicates_dropped" if reason == "duplicate" else f"rejected_{reason}"] += n
+        TALLY["deliveries_tried"] += n
 
 
 def hint(ticket_id: object = "42") -> bytes:
@@ -193,6 +217,7 @@ def test_native_webhooks_refused_without_configured_token(store: Store) -> None:
         response = httpx.post(f"{base}/webhooks/helpdesk", params={"token": ""}, content=body)
     assert response.json()["error"] == "bad_token"
     assert stored(store) == []
+    count(store)
 
 
 def test_malformed_secret_configuration_answers_500(store: Store) -> None:
@@ -201,6 +226,7 @@ def test_malformed_secret_configuration_answers_500(store: Store) -> None:
         response = httpx.post(f"{base}/webhooks/helpdesk", content=body, headers=signed(body))
     assert response.status_code == 500
     assert response.json()["error"] == "bad_secret_format"
+    count(store)
 
 
 def test_back_pressure_429_with_retry_after(store: Store) -> None:
@@ -220,3 +246,6 @@ def test_back_pressure_429_with_retry_after(store: Store) -> None:
     assert len(stored(store)) == 2
     with store.transaction() as s:
         assert s.scalar(select(func.count()).select_from(OutgoingMessage)) == 0
+    count(store)
+    TALLY["backpressure_429"] += 1
+    TALLY["deliveries_tried"] += 1
