@@ -5,8 +5,8 @@ Mapping (see ``docs/helpdesk.md`` for the reasons and costs):
 - statuses 1 Open → open, 2 Reopened → reopened, 3 Resolved → resolved, 4 Closed → closed,
   5 Duplicate → duplicate; ``on_hold`` on an open or reopened ticket reads as pending. Status
   changes are follow-ups carrying ``new_status`` (history and webhooks, unlike a PATCH).
-- comments are follow-ups; only ``public: true`` reads as public (default-deny). The "Ticket
-  Opened" follow-up repeats the description and is reported as an internal bot comment, and
+- comments are follow-ups; only ``public: true`` reads as public (default-deny). The first
+  follow-up ("Ticket Opened", a public copy of the description) always reads as internal, and
   follow-ups without text (pure status changes) are not comments at all.
 - the helpdesk ignores idempotency keys and cannot filter by conversation, so the description
   ends with a footer: marker lines (conversation id, idempotency key, tenant) and a fenced JSON
@@ -32,6 +32,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from ingestion.adapters.http import JsonApi, TicketNotFound
 from ingestion.errors import TicketingRejected
 from ingestion.ticketing import (
+    AuthorRole,
     Capabilities,
     NewTicket,
     RemoteComment,
@@ -48,7 +49,6 @@ STATUS_NAMES: dict[int, TicketStatus] = {
     5: "duplicate",
 }
 STATUS_CODES: dict[TicketStatus, int] = {name: code for code, name in STATUS_NAMES.items()}
-OPENING_TITLE = "Ticket Opened"
 MARKER_RE = re.compile(r"^caseloop-conversation: (\S+)$", re.MULTILINE)
 FOOTER_RULE = "\n\n---\n"
 #: Page size of the incremental lookups: between two lookups only a few tickets are new.
@@ -115,19 +115,25 @@ def _status(ticket: TicketJson) -> TicketStatus:
     return STATUS_NAMES[ticket.status]
 
 
+def _role(followup: FollowUpJson, opening: bool) -> AuthorRole:
+    if opening:
+        return "bot" if conversation_marker(followup.comment) else "unknown"
+    return "agent" if followup.user is not None else "unknown"
+
+
 def _comment(followup: FollowUpJson, opening: bool) -> RemoteComment:
     return RemoteComment(
         id=str(followup.id),
         body=followup.comment or "",
         visibility="public" if followup.public is True and not opening else "internal",
         author=None if followup.user is None else str(followup.user),
-        author_role="bot" if opening else ("agent" if followup.user is not None else "unknown"),
+        author_role=_role(followup, opening),
         created_at=followup.date.astimezone(dt.UTC),
     )
 
 
 def _ticket_id(ticket_id: str) -> int:
-    if not ticket_id.isdigit():
+    if not (ticket_id.isascii() and ticket_id.isdigit()):
         raise TicketingRejected(f"ticket id {ticket_id!r} is not a django-helpdesk id (an integer)")
     return int(ticket_id)
 
@@ -177,14 +183,10 @@ class HelpdeskAdapter:
 
     def _remote(self, ticket: TicketJson) -> RemoteTicket:
         followups = sorted(ticket.followup_set, key=lambda f: (f.date, f.id))
-        opening_id = next(
-            (
-                f.id
-                for f in followups
-                if f.title == OPENING_TITLE and f.comment == ticket.description
-            ),
-            None,
-        )
+        # The first follow-up is the one the helpdesk wrote when the ticket was opened: a public
+        # copy of the description (ours: the whole escalation). It is never a reply to forward,
+        # even after an agent edits the description or the UI language changes its title.
+        opening_id = followups[0].id if followups else None
         comments = tuple(_comment(f, f.id == opening_id) for f in followups if f.comment)
         return RemoteTicket(
             id=str(ticket.id),

@@ -88,6 +88,24 @@ def test_the_opening_follow_up_is_never_public(helpdesk_adapter: HelpdeskAdapter
     assert (opening.visibility, opening.author_role) == ("internal", "bot")
 
 
+def test_the_opening_follow_up_stays_internal_after_the_description_is_edited(
+    helpdesk: HelpdeskServer, helpdesk_adapter: HelpdeskAdapter
+) -> None:
+    created = helpdesk_adapter.create_ticket(new_ticket())
+    edited = {"description": "Edited by an agent"}
+    _raw(helpdesk, "PATCH", f"tickets/{created.id}/", json=edited)
+    ticket = helpdesk_adapter.get_ticket(created.id)
+    assert ticket.comments[0].id == created.comments[0].id
+    assert ticket.comments[0].visibility == "internal"
+    assert not [c for c in ticket.comments if c.visibility == "public"]
+
+
+def test_ids_must_be_plain_integers(helpdesk_adapter: HelpdeskAdapter) -> None:
+    for bad in ("²", "-1", "1.0", " 1", ""):
+        with pytest.raises(TicketingRejected, match="ticket id"):
+            helpdesk_adapter.get_ticket(bad)
+
+
 def test_a_follow_up_never_renames_the_ticket(helpdesk_adapter: HelpdeskAdapter) -> None:
     created = helpdesk_adapter.create_ticket(new_ticket(title="Original title"))
     helpdesk_adapter.add_comment(created.id, "A reply", public=True)
