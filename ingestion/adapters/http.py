@@ -146,7 +146,7 @@ class JsonApi:
                 f"{self.system} did not answer {method} {path} within {self.timeout:g} s "
                 f"({type(exc).__name__})"
             ) from exc
-        except httpx.UnsupportedProtocol as exc:
+        except (httpx.UnsupportedProtocol, httpx.InvalidURL) as exc:
             raise TicketingRejected(f"{self.system} URL is not usable: {exc}") from exc
         except httpx.HTTPError as exc:
             raise TicketingUnavailable(

@@ -201,6 +201,19 @@ def test_connection_reset_is_retryable() -> None:
         api.request("POST", "/tickets")
 
 
+def test_an_invalid_url_is_permanent() -> None:
+    api = JsonApi("testdesk", "http://127.0.0.1:1")
+    with pytest.raises(TicketingRejected, match="not usable"):
+        api.request("GET", "http://desk\x00/tickets")
+    api.close()
+
+
+def test_a_redirect_is_not_followed_but_rejected(api: JsonApi) -> None:
+    # A wrong base URL (e.g. a missing trailing slash) must not silently change the target.
+    with pytest.raises(TicketingRejected, match="301"):
+        api.request("GET", "/status/301")
+
+
 def test_unsupported_scheme_is_permanent() -> None:
     api = JsonApi("testdesk", "ftp://desk.invalid")
     with pytest.raises(TicketingRejected, match="not usable"):
