@@ -37,7 +37,7 @@ from ingestion.relay import Relay
 from ingestion.schema import OutgoingMessage, Ticket, TicketComment, TicketEvent, WebhookDelivery
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
-from ingestion.sync import SyncWorker
+from ingestion.sync import SyncWorker, read_cursor
 from tests.support.fake_ticketing import escalation_payload
 from tests.support.loopback import free_port, serve
 
@@ -302,4 +302,45 @@ def test_forged_and_lying_webhooks_change_nothing(
             s.scalars(select(Ticket.status).where(Ticket.external_id == ticket_id)).one()
             == "escalated"
         )
+    tally(store)
+
+
+def test_429_and_outage_from_the_real_helpdesk_are_honoured(
+    store: Store, adapter: HelpdeskAdapter, settings: IngestionSettings, receiver_port: int
+) -> None:
+    from tests.support.fault_proxy import FaultProxy
+
+    with receiver(store, settings, receiver_port):
+        session_id, ticket_id = open_ticket(store, adapter, settings)
+        reply(adapter, ticket_id, "answer behind a rate limit", public=True)
+    with FaultProxy(adapter.base_url, methods=frozenset({"GET"})) as proxy:
+        proxied = HelpdeskAdapter(
+            proxy.url, settings.helpdesk_token.get_secret_value(), queue=settings.helpdesk_queue
+        )
+        # The inbox worker's re-read is rate-limited: deliveries stay pending, Retry-After is kept.
+        proxy.plan("429")
+        first = InboxWorker(store, proxied, settings).process_pending()
+        assert first.retry_after == 1.0
+        assert first.deferred >= 1
+        assert bodies(store, session_id) == []
+        # The sync worker's listing is rate-limited too: nothing applied, the cursor not moved.
+        cursor_before = read_cursor(store, "helpdesk")
+        proxy.plan("429")
+        poll = SyncWorker(store, proxied, settings).poll_once()
+        assert poll.retry_after == 1.0
+        assert poll.messages == 0
+        assert read_cursor(store, "helpdesk") == cursor_before
+        # The helpdesk is unreachable: retryable, no Retry-After, nothing changes.
+        proxy.stop()
+        cut_off = HelpdeskAdapter(proxy.url, "any", queue=1)  # new connections are refused
+        assert SyncWorker(store, cut_off, settings).poll_once().retry_after == 0.0
+        cut_off.close()
+        assert bodies(store, session_id) == []
+        proxy.start()
+        # Back: the next rounds deliver the reply once.
+        assert InboxWorker(store, proxied, settings).process_pending().messages == 1
+        assert SyncWorker(store, proxied, settings).poll_once().messages == 0
+        assert proxy.injected["429"] == 2
+        proxied.close()
+    assert bodies(store, session_id) == ["answer behind a rate limit"]
     tally(store)
