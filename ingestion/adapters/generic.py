@@ -6,6 +6,8 @@ What it guarantees whatever the mapping says:
 
 - visibility is default-deny: a comment is public only when its visibility field holds one of the
   mapping's ``public`` values and no ``internal_when`` condition matches;
+- a comment's author is an agent only if it has an author and no ``role_when`` rule says
+  otherwise (the applier forwards public comments of agents only);
 - a status the mapping does not list, a missing field or an unparsable time is a
   `TicketingRejected` naming the mapping key and the path, never a guess;
 - conversation ids are written percent-encoded outside ``[A-Za-z0-9-_.:@~+]`` and read back
@@ -31,6 +33,7 @@ from ingestion.adapters.mappings import Mapping, RequestSpec, load_mapping
 from ingestion.errors import TicketingRejected
 from ingestion.settings import IngestionSettings
 from ingestion.ticketing import (
+    AuthorRole,
     Capabilities,
     NewTicket,
     RemoteComment,
@@ -237,17 +240,25 @@ class GenericAdapter:
             forced_internal = bool(spec.internal_when) and _matches(item, spec.internal_when)
             public = lookup(item, spec.visibility.path) in spec.visibility.public
             author = lookup(item, spec.author) if spec.author else None
+            author = None if author in (None, MISSING) else str(author)
             comments.append(
                 RemoteComment(
                     id=comment_id,
                     body=body,
                     visibility="public" if public and not forced_internal else "internal",
-                    author=None if author in (None, MISSING) else str(author),
-                    author_role="bot" if forced_internal else "unknown",
+                    author=author,
+                    author_role="bot" if forced_internal else self._role(item, author),
                     created_at=self._time(self._field(item, spec.created_at, "comments"), "c"),
                 )
             )
         return tuple(comments)
+
+    def _role(self, item: Any, author: str | None) -> AuthorRole:
+        """The first matching ``role_when`` rule; else agent when someone wrote it."""
+        for rule in self.mapping.comments.role_when:
+            if lookup(item, rule.path) == render(rule.equals, self.variables):
+                return rule.role
+        return "unknown" if author is None else "agent"
 
     def _body(self, item: Any, comment_id: str) -> str:
         spec = self.mapping.comments

@@ -25,7 +25,7 @@ import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 
 from ingestion.errors import CaseloopIngestionError
-from ingestion.ticketing import TicketStatus
+from ingestion.ticketing import AuthorRole, TicketStatus
 
 __all__ = ["Mapping", "MappingInvalid", "load_mapping", "shipped_mapping"]
 
@@ -61,6 +61,14 @@ class AuthSpec(_Spec):
 class Condition(_Spec):
     path: str
     equals: Any
+
+
+class RoleCondition(_Spec):
+    """A comment whose value at ``path`` equals ``equals`` (a template) has author ``role``."""
+
+    path: str
+    equals: Any
+    role: AuthorRole
 
 
 class ConversationSpec(_Spec):
@@ -114,6 +122,7 @@ class CommentsSpec(_Spec):
     visibility: VisibilitySpec
     only_when: list[Condition] = []
     internal_when: list[Condition] = []
+    role_when: list[RoleCondition] = []
     body_request: RequestSpec | None = None
     body_path: str | None = None
 
