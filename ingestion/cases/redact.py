@@ -42,7 +42,7 @@ PLACEHOLDERS: Mapping[str, str] = {
 _URL = re.compile(r"\b(?:https?|ftp)://[^\s<>\"')\]]+", re.IGNORECASE)
 _EMAIL = re.compile(r"\b[A-Za-z0-9._%+'-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}\b")
 _IBAN = re.compile(r"\b[A-Z]{2}\d{2}(?:[ -]?[A-Z0-9]{1,4}){3,8}\b")
-_CARD = re.compile(r"(?<![\d.])\d(?:[ -]?\d){11,18}(?!\d)")
+_CARD = re.compile(r"(?<![\d.+])\d(?:[ -]?\d){11,18}(?!\d)")  # "+44 …" is a phone
 # Phone-shaped digit runs the libphonenumber matcher rejects as impossible numbers.
 _PHONE_SHAPED = re.compile(r"(?<![\w+])(?:\+|00|0)\d[\d ()./-]{6,}\d(?!\w)")
 _DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}")

@@ -51,6 +51,8 @@ class Vocabulary:
     added: list[str] = field(default_factory=list)
     aliases: dict[str, str] = field(default_factory=dict)  # merged by embedding: phrase → tag
     embeddings: dict[str, Vector] = field(default_factory=dict)
+    _names: list[str] | None = field(default=None, repr=False)
+    _matrix: Vector | None = field(default=None, repr=False)
 
     @classmethod
     def of(cls, tags: Iterable[str]) -> Vocabulary:
@@ -81,11 +83,13 @@ class Vocabulary:
     def _nearest(self, vector: Vector) -> tuple[str | None, float]:
         if not self.embeddings:
             return None, 0.0
-        names = list(self.embeddings)
-        matrix = np.stack([self.embeddings[n] for n in names])
-        scores = matrix @ vector
+        if self._names is None or len(self._names) != len(self.embeddings):
+            self._names = list(self.embeddings)  # rebuilt only when a tag was added
+            self._matrix = np.stack([self.embeddings[n] for n in self._names])
+        assert self._matrix is not None
+        scores = self._matrix @ vector
         i = int(np.argmax(scores))
-        return names[i], float(scores[i])
+        return self._names[i], float(scores[i])
 
 
 class Tagger:
@@ -96,9 +100,9 @@ class Tagger:
         encoder: Encoder,
         *,
         max_tags: int = 3,
-        candidates: int = 10,
+        candidates: int = 8,
         diversity: float = 0.5,
-        merge_threshold: float = 0.9,
+        merge_threshold: float = 0.85,
         min_similarity: float = 0.2,
     ) -> None:
         self._encoder = encoder
@@ -113,7 +117,7 @@ class Tagger:
         """Tags for each text, in order; new tags are added to ``vocabulary`` as they appear."""
         if not texts:
             return []
-        per_text = [candidate_phrases(t, self._candidates) for t in texts]
+        per_text = [self._candidates_of(t, vocabulary) for t in texts]
         self._embed_phrases(
             {p for phrases in per_text for p in phrases} | self._unembedded(vocabulary)
         )
@@ -121,6 +125,13 @@ class Tagger:
         return [
             self._choose(documents[i], phrases, vocabulary) for i, phrases in enumerate(per_text)
         ]
+
+    def _candidates_of(self, text: str, vocabulary: Vocabulary) -> list[str]:
+        """Frequent phrases, plus the tags in use whose key occurs in the text (reuse first)."""
+        phrases = candidate_phrases(text, self._candidates * 3)
+        in_use = [p for p in phrases if tag_key(p) in vocabulary.canonical_by_key]
+        fresh = [p for p in phrases if p not in in_use]
+        return in_use[: self._candidates] + fresh[: max(0, self._candidates - len(in_use))]
 
     def _unembedded(self, vocabulary: Vocabulary) -> set[str]:
         canonical = set(vocabulary.canonical_by_key.values())
@@ -141,9 +152,10 @@ class Tagger:
             return ()
         vectors = np.stack([self._cache[p] for p in phrases])
         relevance = vectors @ document
-        # Phrases already in the vocabulary win close calls: the vocabulary stays stable.
+        # Phrases already in the vocabulary win close calls (+0.1 cosine): the vocabulary stays
+        # stable instead of growing a near-synonym with every case.
         relevance += np.array(
-            [0.05 if tag_key(p) in vocabulary.canonical_by_key else 0.0 for p in phrases]
+            [0.1 if tag_key(p) in vocabulary.canonical_by_key else 0.0 for p in phrases]
         )
         picked = _mmr(vectors, relevance, self._max_tags, self._diversity)
         tags: list[str] = []

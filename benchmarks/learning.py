@@ -1,0 +1,229 @@
+"""Learning throughput: resolved tickets → CASE_SUMMARY documents, against embedding alone.
+
+Builds N resolved tickets (default 5,000) in a temporary SQLite store from the bundled Bitext
+sample (flows/demo/data, CDLA-Sharing-1.0; messages cycled, each with generated personal data so
+redaction has work to do), then measures in the same run:
+
+* embedding alone: the index's MiniLM encoder over the same N index texts (the floor: learning
+  cannot be faster than embedding what it indexes);
+* end to end: `ingestion.cases.learn` on an empty embedded index (redact + summarise + tag +
+  embed + upsert + store), as cases per second and as a ratio to embedding alone;
+* a re-run with nothing new (median of 3) over every resolved ticket (``since=None``, the worst
+  case: each case is rebuilt, redacted and hashed): its time and its index writes (must be 0);
+* the nightly re-run with nothing new: the window starts at the previous run.
+
+The sample has 560 distinct conversations, cycled: beyond that, phrase embeddings for tags hit
+the tagger's cache more often than a corpus of all-distinct tickets would.
+
+Usage::
+
+    python benchmarks/learning.py [--cases 5000]
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import gzip
+import json
+import statistics
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import retrieval
+from ingestion.cases import LearningReport, default_encoder, learn
+from ingestion.schema import Escalation, Ticket, TicketComment, TicketEvent
+from ingestion.settings import IngestionSettings
+from ingestion.store import Store, open_store
+
+SAMPLE = Path(__file__).resolve().parents[1] / "flows" / "demo" / "data" / "bitext_sample.jsonl.gz"
+T0 = dt.datetime(2026, 1, 5, 9, 0, tzinfo=dt.UTC)
+
+
+class CountingIndex:
+    """The real index with its write calls counted."""
+
+    def __init__(self, index: retrieval.Index) -> None:
+        self.inner, self.writes = index, 0
+
+    def upsert(self, docs: Sequence[retrieval.CaseDocument]) -> int:
+        self.writes += 1
+        return self.inner.upsert(docs)
+
+    def retract(self, case_ids: Sequence[str]) -> None:
+        self.writes += 1
+        self.inner.retract(case_ids)
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self.inner, name)
+
+
+def conversations() -> list[dict[str, Any]]:
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as handle:
+        return [json.loads(line) for line in handle if line.strip()]
+
+
+def populate(store: Store, count: int) -> None:
+    """``count`` resolved tickets with an escalation payload, an agent reply and an event."""
+    sample = conversations()
+    with store.transaction() as tx:
+        for n in range(count):
+            line = sample[n % len(sample)]
+            name, email = f"Customer{n} Example", f"customer{n}@mail.example"
+            message = f"{line['message']} (I'm {name}, reach me at {email} or +44 20 7946 {n % 10000:04d})"
+            at = T0 + dt.timedelta(minutes=n)
+            ticket = Ticket(
+                source="bench",
+                external_id=str(n),
+                session_id=f"s{n}",
+                tenant="acme",
+                url=f"https://tickets.example/{n}",
+                title=line["message"][:80],
+                status="resolved",
+                raw_status="resolved",
+                customer_name=name,
+                customer_email=email,
+                created_at=at,
+                synced_at=at,
+            )
+            tx.add(ticket)
+            tx.flush()
+            payload = {
+                "transcript": [{"role": "customer", "text": message, "at": at.isoformat()}],
+                "context": {"summary": "", "intent": line["intent"]},
+                "customer": {"name": name, "email": email},
+                "evidence": [],
+            }
+            tx.add(
+                Escalation(
+                    id=f"e{n}",
+                    session_id=f"s{n}",
+                    escalation_event_id="1",
+                    tenant="acme",
+                    reason="no_evidence",
+                    intent=line["intent"],
+                    payload=payload,
+                    payload_hash=str(n),
+                    kind="create",
+                    state="delivered",
+                    ticket_id=ticket.id,
+                    created_at=at,
+                )
+            )
+            tx.add(
+                TicketComment(
+                    ticket_id=ticket.id,
+                    external_id=f"c{n}",
+                    author="agent",
+                    author_role="agent",
+                    visibility="public",
+                    body=line["reply"],
+                    created_at=at + dt.timedelta(minutes=30),
+                    mirrored_at=at + dt.timedelta(minutes=30),
+                )
+            )
+            tx.add(
+                TicketEvent(
+                    ticket_id=ticket.id,
+                    from_status="escalated",
+                    to_status="resolved",
+                    cause="bench",
+                    occurred_at=at + dt.timedelta(hours=1),
+                    recorded_at=at + dt.timedelta(hours=1),
+                )
+            )
+
+
+def index_texts(store: Store) -> list[str]:
+    """What the index embeds for each case, built the way learning builds it."""
+    from sqlalchemy import select
+
+    from ingestion.cases.document import build_draft
+    from ingestion.cases.redact import Redactor
+
+    redactor = Redactor()
+    with store.transaction() as tx:
+        tickets = list(tx.scalars(select(Ticket).order_by(Ticket.id)))
+        drafts = [build_draft(tx, t, redactor) for t in tickets]
+    return [d.index_text for d in drafts if d is not None]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--cases", type=int, default=5000)
+    args = parser.parse_args()
+    settings = IngestionSettings()
+    with tempfile.TemporaryDirectory() as folder:
+        store = open_store(f"sqlite:///{Path(folder) / 'bench.db'}")
+        t0 = time.perf_counter()
+        populate(store, args.cases)
+        print(f"setup: {args.cases} resolved tickets in {time.perf_counter() - t0:.1f} s")
+        with retrieval.open_index(Path(folder) / "index") as opened:
+            index = CountingIndex(opened)
+            encoder = default_encoder(index)
+            texts = index_texts(store)
+            encoder.encode(texts[:32])  # warm up: model load and first-call costs
+            t0 = time.perf_counter()
+            encoder.encode(texts)
+            embed_s = time.perf_counter() - t0
+            started = dt.datetime.now(dt.UTC)
+            t0 = time.perf_counter()
+            report = learn(store, None, index, settings, encoder=encoder)
+            learn_s = time.perf_counter() - t0
+            t0 = time.perf_counter()
+            windowed = learn(store, None, index, settings, encoder=encoder, since=started)
+            window_s = time.perf_counter() - t0
+            reruns: list[float] = []
+            writes_before, rerun_report = index.writes, LearningReport()  # after the windowed run
+            for _ in range(3):
+                t0 = time.perf_counter()
+                rerun_report = learn(store, None, index, settings, encoder=encoder)
+                reruns.append(time.perf_counter() - t0)
+            summary(
+                args.cases,
+                embed_s,
+                learn_s,
+                report,
+                reruns,
+                rerun_report,
+                index.writes - writes_before,
+            )
+            print(
+                f"nightly re-run (window since the last run, nothing new): {window_s:.2f} s, "
+                f"{windowed.learned} learned, {len(windowed.skipped)} looked at"
+            )
+        store.dispose()
+
+
+def summary(
+    cases: int,
+    embed_s: float,
+    learn_s: float,
+    report: LearningReport,
+    reruns: list[float],
+    rerun: LearningReport,
+    rerun_writes: int,
+) -> None:
+    embed_rate, learn_rate = cases / embed_s, report.learned / learn_s
+    print(f"embedding alone (floor): {embed_rate:8.1f} docs/s  ({embed_s:.1f} s for {cases})")
+    print(
+        f"learn end to end:        {learn_rate:8.1f} cases/s ({learn_s:.1f} s; "
+        f"{report.learned} learned, {len(report.failed)} failed)"
+    )
+    print(f"ratio end-to-end / embedding alone: {learn_rate / embed_rate:.2f}")
+    print(f"tags in the vocabulary: {report.vocabulary_after} for {report.learned} cases")
+    print(
+        f"re-run with nothing new: median {statistics.median(reruns):.2f} s over 3 runs, "
+        f"{rerun.learned} learned, {rerun_writes} index writes, "
+        f"{len(rerun.skipped)} skipped as unchanged"
+    )
+
+
+if __name__ == "__main__":
+    main()
