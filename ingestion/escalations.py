@@ -261,12 +261,7 @@ def _fields(view: EscalationView) -> dict[str, Any]:
 def _insert(
     tx: Session, request: EscalationRequest, payload: dict[str, Any], digest: str, now: dt.datetime
 ) -> Escalation:
-    previous = tx.scalars(
-        select(Escalation)
-        .where(Escalation.session_id == request.session_id)
-        .order_by(Escalation.created_at.desc(), Escalation.id.desc())
-        .limit(1)
-    ).first()
+    previous = _latest_in_conversation(tx, request.session_id)
     is_update = _conversation_has_open_ticket(tx, request.session_id)
     row = Escalation(
         id=request.idempotency_key,
@@ -282,22 +277,35 @@ def _insert(
         created_at=now,
     )
     tx.add(row)
-    tx.add(
-        OutboxRow(
-            topic=TOPIC_NOTE if is_update else TOPIC_CREATE,
-            aggregate_id=request.session_id,
-            idempotency_key=row.id,
-            payload={
-                "escalation_id": row.id,
-                "previous_escalation_id": previous.id if previous else None,
-            },
-            state="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-    )
+    job = {"escalation_id": row.id, "previous_escalation_id": previous}
+    topic = TOPIC_NOTE if is_update else TOPIC_CREATE
+    tx.add(_job(topic, request.session_id, row.id, job, now))
     return row
+
+
+def _job(
+    topic: str, aggregate: str, key: str, payload: dict[str, Any], now: dt.datetime
+) -> OutboxRow:
+    return OutboxRow(
+        topic=topic,
+        aggregate_id=aggregate,
+        idempotency_key=key,
+        payload=payload,
+        state="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+
+
+def _latest_in_conversation(tx: Session, session_id: str) -> str | None:
+    """The conversation's latest escalation: what a bot note is compared with."""
+    return tx.scalars(
+        select(Escalation.id)
+        .where(Escalation.session_id == session_id)
+        .order_by(Escalation.created_at.desc(), Escalation.id.desc())
+        .limit(1)
+    ).first()
 
 
 def _conversation_has_open_ticket(tx: Session, session_id: str) -> bool:

@@ -31,6 +31,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from ingestion import outbox
 from ingestion.errors import TicketingRejected, TicketingUnavailable
@@ -80,6 +81,7 @@ class _Context:
     request: EscalationRequest
     previous: EscalationRequest | None
     open_ticket: str | None  # external id of the conversation's open mirrored ticket
+    open_ticket_linked: bool  # an escalation already points at it (else: mirrored by a webhook)
     known_tickets: frozenset[str]
     has_history: bool
 
@@ -153,7 +155,11 @@ class Relay:
         """The long-running worker: drain, idle for the poll interval, until ``stop`` is set."""
         report = RelayReport()
         while not stop.is_set():
-            done, claimed = self.round(stop)
+            try:
+                done, claimed = self.round(stop)
+            except Exception:  # the store is unreachable: keep the worker alive, try again
+                log.exception("relay round failed")
+                done, claimed = RelayReport(), 0
             report += done
             if not claimed:
                 stop.wait(self.settings.relay_poll_interval)
@@ -171,7 +177,11 @@ class Relay:
         except Exception as exc:  # an adapter bug must not kill the relay; the row is retried
             log.exception("delivering outbox row %s failed", item.id)
             return self._failed(item, f"{type(exc).__name__}: {exc}")
-        self._record(item, context, delivered)
+        try:
+            self._record(item, context, delivered)
+        except Exception as exc:  # e.g. a webhook handler mirrored the ticket at the same moment
+            log.exception("recording outbox row %s failed", item.id)
+            return self._failed(item, f"recording the delivery failed: {type(exc).__name__}")
         return RelayReport(delivered=1)
 
     def _context(self, item: OutboxItem) -> _Context:
@@ -182,10 +192,18 @@ class Relay:
             previous_id = item.payload.get("previous_escalation_id")
             previous = tx.get(Escalation, previous_id) if previous_id else None
             tickets = tx.execute(
-                select(Ticket.external_id, Ticket.status)
+                select(Ticket.external_id, Ticket.status, Ticket.id)
                 .where(Ticket.session_id == row.session_id, Ticket.source == self.adapter.source)
                 .order_by(Ticket.id.desc())
             ).all()
+            open_row = next((t for t in tickets if t.status in OPEN_STATUSES), None)
+            linked = (
+                open_row is not None
+                and tx.scalars(
+                    select(Escalation.id).where(Escalation.ticket_id == open_row.id).limit(1)
+                ).first()
+                is not None
+            )
             history = tx.scalars(
                 select(Escalation.id)
                 .where(Escalation.session_id == row.session_id, Escalation.id != row.id)
@@ -194,13 +212,17 @@ class Relay:
             return _Context(
                 request=EscalationRequest.model_validate(row.payload),
                 previous=EscalationRequest.model_validate(previous.payload) if previous else None,
-                open_ticket=next((t for t, s in tickets if s in OPEN_STATUSES), None),
-                known_tickets=frozenset(t for t, _ in tickets),
+                open_ticket=open_row.external_id if open_row is not None else None,
+                open_ticket_linked=linked,
+                known_tickets=frozenset(t.external_id for t in tickets),
                 has_history=history is not None,
             )
 
     def _deliver(self, item: OutboxItem, context: _Context) -> _Delivered:
         if context.open_ticket is not None:
+            if not context.open_ticket_linked and item.attempts > 1:
+                # A webhook mirrored the ticket this row's lost attempt created: adopt it.
+                return _Delivered(context.open_ticket)
             return self._note(item, context, context.open_ticket)
         may_exist = item.attempts > 1 or context.has_history
         if may_exist and self.adapter.capabilities.find_by_conversation:
@@ -247,38 +269,46 @@ class Relay:
     def _record(self, item: OutboxItem, context: _Context, delivered: _Delivered) -> None:
         now = self.clock()
         with self.store.transaction() as tx:
-            ticket = tx.scalars(
-                select(Ticket).where(
-                    Ticket.source == self.adapter.source,
-                    Ticket.external_id == delivered.external_id,
-                )
-            ).first()
-            status = MIRROR_STATUS[delivered.status] if delivered.status else None
-            if ticket is None:
-                ticket = Ticket(
-                    source=self.adapter.source,
-                    external_id=delivered.external_id,
-                    session_id=context.request.session_id,
-                    tenant=context.request.tenant or "default",
-                    url=delivered.url,
-                    title=delivered.title,
-                    status=status or "escalated",
-                    raw_status=delivered.raw_status,
-                    customer_name=context.request.customer.name,
-                    customer_email=context.request.customer.email,
-                    created_at=now,
-                )
-                tx.add(ticket)
-                tx.flush()
-                tx.add(_event(ticket.id, None, ticket.status, now))
-            elif status is not None and status != ticket.status:
-                tx.add(_event(ticket.id, ticket.status, status, now))
-                ticket.status, ticket.raw_status = status, delivered.raw_status
+            ticket = self._mirror(tx, context, delivered, now)
             escalation = tx.get(Escalation, item.idempotency_key)
             if escalation is not None:
                 escalation.state, escalation.ticket_id = "delivered", ticket.id
                 escalation.delivered_at, escalation.last_error = now, None
             outbox.complete(tx, item, now=now)
+
+    def _mirror(
+        self, tx: Session, context: _Context, delivered: _Delivered, now: dt.datetime
+    ) -> Ticket:
+        """Insert or refresh the mirror row; every status change is a `TicketEvent`."""
+        ticket = tx.scalars(
+            select(Ticket).where(
+                Ticket.source == self.adapter.source, Ticket.external_id == delivered.external_id
+            )
+        ).first()
+        status = MIRROR_STATUS[delivered.status] if delivered.status else None
+        if ticket is not None:
+            if status is not None and status != ticket.status:
+                tx.add(_event(ticket.id, ticket.status, status, now))
+                ticket.status, ticket.raw_status = status, delivered.raw_status
+            return ticket
+        request = context.request
+        ticket = Ticket(
+            source=self.adapter.source,
+            external_id=delivered.external_id,
+            session_id=request.session_id,
+            tenant=request.tenant or "default",
+            url=delivered.url,
+            title=delivered.title,
+            status=status or "escalated",
+            raw_status=delivered.raw_status,
+            customer_name=request.customer.name,
+            customer_email=request.customer.email,
+            created_at=now,
+        )
+        tx.add(ticket)
+        tx.flush()
+        tx.add(_event(ticket.id, None, ticket.status, now))
+        return ticket
 
     def _failed(
         self,

@@ -227,3 +227,36 @@ def test_ticket_closed_before_the_retry_is_still_adopted(store: Store) -> None:
     assert get_escalation(store, key).ticket_id == "1"
     with store.transaction() as tx:
         assert tx.scalars(select(Ticket)).one().status == "resolved"
+
+
+def test_ticket_mirrored_by_a_webhook_during_a_lost_create_is_adopted(store: Store) -> None:
+    relay, fake, clock = setup(store)
+    key = send(store, clock, escalation_payload())
+    fake.inject("after")
+    assert relay.drain() == RelayReport(retried=1)
+    with store.transaction() as tx:  # the new-ticket webhook mirrored ticket 1 meanwhile
+        tx.add(
+            Ticket(
+                source="fake",
+                external_id="1",
+                session_id="sess-1",
+                tenant="acme",
+                status="escalated",
+                created_at=clock.now,
+            )
+        )
+    assert relay.drain(wait=True) == RelayReport(delivered=1)
+    assert fake.tickets["1"].comments == []  # no note on its own ticket
+    with store.transaction() as tx:
+        assert len(tx.scalars(select(Ticket)).all()) == 1
+    assert get_escalation(store, key).ticket_id == "1"
+
+
+def test_later_event_on_a_linked_ticket_gets_a_note(store: Store) -> None:
+    relay, fake, clock = setup(store)
+    send(store, clock, escalation_payload())
+    relay.drain()
+    key = send(store, clock, later_event(escalation_payload(), "ev-2", "More"))
+    assert relay.drain() == RelayReport(delivered=1)
+    assert len(fake.tickets["1"].comments) == 1
+    assert get_escalation(store, key).ticket_id == "1"

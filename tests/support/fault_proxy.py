@@ -88,7 +88,7 @@ class FaultProxy:
         class Handler(_Handler):
             owner = proxy
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", self.port), Handler)
+        self._server = _QuietServer(("127.0.0.1", self.port), Handler)
         self._server.daemon_threads = True
         self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
         self._thread.start()
@@ -128,6 +128,11 @@ class FaultProxy:
 
     def hang(self) -> None:
         self._closing.wait(self.hang_seconds)
+
+
+class _QuietServer(ThreadingHTTPServer):
+    def handle_error(self, request: Any, client_address: Any) -> None:
+        pass  # clients that time out reset their connections: expected here, not worth a trace
 
 
 class _Handler(BaseHTTPRequestHandler):
