@@ -1,0 +1,31 @@
+"""The learning package's public API is small, sorted and pinned."""
+
+from __future__ import annotations
+
+import ingestion.cases
+
+
+def test_public_api_is_pinned() -> None:
+    assert ingestion.cases.__all__ == [
+        "CaseIndex",
+        "CaseOutcome",
+        "Encoder",
+        "ExtractiveSummariser",
+        "IndexWriteFailed",
+        "LearningError",
+        "LearningReport",
+        "LlmSummariser",
+        "Redaction",
+        "Redactor",
+        "Summariser",
+        "SummariserFailed",
+        "Tagger",
+        "Vocabulary",
+        "build_summariser",
+        "default_encoder",
+        "learn",
+        "tag_key",
+        "write_note",
+    ]
+    assert ingestion.cases.__all__ == sorted(ingestion.cases.__all__)
+    assert all(getattr(ingestion.cases, name).__doc__ for name in ingestion.cases.__all__)
