@@ -135,3 +135,17 @@ def test_a_taken_port_is_reported_with_the_option_to_change_it() -> None:
         port = sock.getsockname()[1]
         with pytest.raises(PortInUse, match=f"port {port} .* --service-port"):
             ensure_free(port, "the caseloop service", "--service-port")
+
+
+def test_public_api_is_small_and_sorted() -> None:
+    import flows.demo
+
+    assert flows.demo.__all__ == sorted(flows.demo.__all__)
+    assert set(flows.demo.__all__) == {
+        "DemoError",
+        "DemoOptions",
+        "DemoResult",
+        "InvariantBroken",
+        "PortInUse",
+        "run_demo",
+    }
