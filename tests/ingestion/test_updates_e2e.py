@@ -20,6 +20,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from fastapi import FastAPI, Request
 from pydantic import SecretStr
 from sqlalchemy import func, select
 from typer.testing import CliRunner
@@ -28,7 +29,7 @@ from flows.cli import app as cli
 from flows.helpdesk import HelpdeskServer
 from ingestion import inbox
 from ingestion.adapters.helpdesk import HelpdeskAdapter
-from ingestion.channel import list_messages
+from ingestion.channel import NOTE_MARKER, Channel, list_messages
 from ingestion.errors import TicketingUnavailable
 from ingestion.escalations import EscalationRequest, escalate
 from ingestion.http import create_app
@@ -38,6 +39,7 @@ from ingestion.schema import OutgoingMessage, Ticket, TicketComment, TicketEvent
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
 from ingestion.sync import SyncWorker, read_cursor
+from ingestion.webhooks import verify
 from tests.support.fake_ticketing import escalation_payload
 from tests.support.loopback import free_port, serve
 
@@ -343,4 +345,51 @@ def test_429_and_outage_from_the_real_helpdesk_are_honoured(
         assert proxy.injected["429"] == 2
         proxied.close()
     assert bodies(store, session_id) == ["answer behind a rate limit"]
+    tally(store)
+
+
+def test_pushed_to_the_orchestrator_signed_in_order_with_bot_notes(
+    store: Store, adapter: HelpdeskAdapter, settings: IngestionSettings, receiver_port: int
+) -> None:
+    secret = "whsec_" + "b3JjaGVzdHJhdG9yIGUyZSBzZWNyZXQgMzIgYnl0ZXMh"
+    pushed: list[dict[str, object]] = []
+    orchestrator = FastAPI()
+
+    @orchestrator.post("/callback")
+    async def callback(request: Request) -> dict[str, str]:
+        body = await request.body()
+        verify(request.headers, body, [secret], now=time.time())  # raises (500) when forged
+        pushed.append(json.loads(body)["data"])
+        return {"status": "ok"}
+
+    with serve(orchestrator) as orchestrator_url, receiver(store, settings, receiver_port):
+        pushing = settings.model_copy(
+            update={
+                "orchestrator_url": f"{orchestrator_url}/callback",
+                "orchestrator_secret": SecretStr(secret),
+                "bot_note_after_forward": True,
+            }
+        )
+        session_id, ticket_id = open_ticket(store, adapter, pushing)
+        for n in range(3):
+            reply(adapter, ticket_id, f"pushed answer {n}", public=True)
+        reply(adapter, ticket_id, "never pushed", public=False)
+        worker, channel = (
+            InboxWorker(store, adapter, pushing),
+            Channel(store, pushing, adapter=adapter),
+        )
+        for _ in range(5):  # notes fire webhooks of their own: a few rounds settle everything
+            worker.process_pending()
+            channel.run_once()
+        channel.close()
+    assert [(m["seq"], m["body"]) for m in pushed] == [
+        (n + 1, f"pushed answer {n}") for n in range(3)
+    ]
+    assert [m["id"] for m in pushed] == [m.id for m in list_messages(store, session_id)]
+    notes = [c for c in adapter.get_ticket(ticket_id).comments if NOTE_MARKER in c.body]
+    assert len(notes) == 3
+    assert {c.visibility for c in notes} == {"internal"}
+    with store.transaction() as s:
+        states = set(s.scalars(select(OutgoingMessage.push_state)))
+    assert states == {"delivered"}
     tally(store)
