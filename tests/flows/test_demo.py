@@ -29,6 +29,7 @@ DAYS, PER_DAY = 2, 14
 
 
 @pytest.mark.helpdesk
+@pytest.mark.usefixtures("prefect_harness")
 def test_small_demo_end_to_end(tmp_path: Path) -> None:
     options = DemoOptions(
         days=DAYS,
