@@ -173,7 +173,7 @@ def soak(backend: str, *, total: int, conversations: int, relays: int, seed: int
         folder = Path(tmp)
         with (
             HelpdeskServer(folder / "helpdesk", free_port()) as helpdesk,
-            FaultProxy(helpdesk.url, hang_seconds=0.8, seed=seed) as proxy,
+            FaultProxy(helpdesk.url, hang_seconds=1.6, seed=seed) as proxy,
             database(backend, folder) as url,
         ):
             proxy.failure_rate = 0.3
@@ -193,7 +193,7 @@ def _relay_env(url: str, helpdesk: HelpdeskServer, proxy: FaultProxy) -> dict[st
         "CASELOOP_HELPDESK_URL": proxy.url,
         "CASELOOP_HELPDESK_TOKEN": helpdesk.token,
         "CASELOOP_HELPDESK_QUEUE": str(helpdesk.queue_id),
-        "CASELOOP_TICKETING_TIMEOUT": "0.6",
+        "CASELOOP_TICKETING_TIMEOUT": "1.5",
         "CASELOOP_RELAY_LEASE_SECONDS": "4",
         "CASELOOP_RELAY_BASE_DELAY": "0.2",
         "CASELOOP_RELAY_MAX_DELAY": "2",
