@@ -107,6 +107,7 @@ def claim(
         older.aggregate_id == OutboxRow.aggregate_id,
         older.id < OutboxRow.id,
         older.state == "pending",
+        older.topic.in_(topics),  # another worker's topics never hold these rows back
     )
     query = (
         select(OutboxRow)

@@ -168,3 +168,9 @@ def test_concurrent_relays_never_share_a_row(postgres_store: Store, postgres_url
     everything = [key for mine in claimed for key in mine]
     assert sorted(everything) == sorted(f"k{n}" for n in range(200))  # each exactly once
     assert sum(1 for mine in claimed if mine) >= 2  # the work was really shared
+
+
+def test_other_topics_do_not_block_an_aggregate(store: Store) -> None:
+    add(store, "a", "push-1", topic="message.push")
+    add(store, "a", "a1")
+    assert claim(store) == ["a1"]
