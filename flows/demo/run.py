@@ -80,7 +80,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
                 display.keep_running(console, stack, simulation, sample.calibration)
         finally:
             simulation.close()
-            _close(index)
+            index.close()
     if result.problems:
         raise InvariantBroken("; ".join(result.problems))
     return result
@@ -108,9 +108,3 @@ def _finish(
     )
     report = write_report(options.report_dir, table, drop, facts)
     return DemoResult(table, drop, report, list(outcome.problems), int(index.count()), seconds)
-
-
-def _close(index: object) -> None:
-    close = getattr(index, "close", None)
-    if callable(close):
-        close()

@@ -86,7 +86,21 @@ class Simulation:
         return self.outcome
 
     def day(self, number: int, conversations: tuple[Conversation, ...]) -> None:
+        """One simulated day: customers ask, tickets open, agents answer, replies come back."""
         started = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=2)
+        self._customers_ask(number, conversations)
+        ledger = self.outcome.ledger
+        escalated = [o for o in ledger.day(number) if o.action == "escalated"]
+        self._await_tickets(number, escalated)
+        queue = self._agents.queue(started)
+        ledger.tickets_by_day[number] = {t.id for t in queue}
+        task = self._task(f"day {number}: agents answer tickets", len(queue))
+        worked = self._agents.work(queue, self._conversations, lambda: self._progress.advance(task))
+        for item in worked:
+            ledger.outcomes[item.session_id].note_sent = item.note
+        self._await_replies(number, escalated)
+
+    def _customers_ask(self, number: int, conversations: tuple[Conversation, ...]) -> None:
         ledger = self.outcome.ledger
         known = set(ledger.case_intents.values())
         task = self._task(f"day {number}: customers ask the chatbot", len(conversations))
@@ -100,15 +114,6 @@ class Simulation:
                 outcome.served_intent = ledger.case_intents.get(outcome.served_case_id)
             ledger.record(outcome)
             self._progress.advance(task)
-        escalated = [o for o in ledger.day(number) if o.action == "escalated"]
-        self._await_tickets(number, escalated)
-        queue = self._agents.queue(started)
-        ledger.tickets_by_day[number] = {t.id for t in queue}
-        task = self._task(f"day {number}: agents answer tickets", len(queue))
-        worked = self._agents.work(queue, self._conversations, lambda: self._progress.advance(task))
-        for item in worked:
-            ledger.outcomes[item.session_id].note_sent = item.note
-        self._await_replies(number, escalated)
 
     def _await_tickets(self, number: int, escalated: list[Any]) -> None:
         task = self._task(f"day {number}: relay opens tickets", len(escalated))
@@ -216,11 +221,25 @@ def progress_bars() -> Progress:
     )
 
 
+#: Written into every state folder the demo makes; only such folders are ever emptied.
+MARKER = ".caseloop-demo"
+
+
 def fresh_dir(path: Path) -> Path:
-    """Empty the demo's state folder (a demo always starts from nothing)."""
+    """Empty the demo's state folder (a demo always starts from nothing).
+
+    A folder that is not empty is emptied only if an earlier demo made it, so a mistyped
+    ``--state-dir`` never deletes anything else.
+    """
     import shutil
 
     if path.exists():
+        if any(path.iterdir()) and not (path / MARKER).exists():
+            raise DemoError(
+                f"--state-dir: {path} is not empty and was not made by `caseloop demo`; "
+                "refusing to empty it"
+            )
         shutil.rmtree(path)
     path.mkdir(parents=True)
+    (path / MARKER).write_text("state of `caseloop demo`; emptied at the start of each run\n")
     return path

@@ -91,6 +91,7 @@ def test_cli_reports_a_taken_port_and_leaves_the_state_alone(tmp_path: Path) -> 
 
     state = tmp_path / "state"
     state.mkdir()
+    (state / ".caseloop-demo").write_text("")
     (state / "keep.txt").write_text("a running demo's file")
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

@@ -149,3 +149,17 @@ def test_public_api_is_small_and_sorted() -> None:
         "PortInUse",
         "run_demo",
     }
+
+
+def test_the_state_folder_is_emptied_only_when_a_demo_made_it(tmp_path: Path) -> None:
+    from flows.demo.simulation import fresh_dir
+
+    state = fresh_dir(tmp_path / "state")
+    (state / "old.db").write_text("yesterday")
+    assert list(fresh_dir(state).iterdir()) == [state / ".caseloop-demo"]
+    precious = tmp_path / "home"
+    precious.mkdir()
+    (precious / "thesis.tex").write_text("years of work")
+    with pytest.raises(DemoError, match=r"--state-dir: .* not made by `caseloop demo`"):
+        fresh_dir(precious)
+    assert (precious / "thesis.tex").exists()
