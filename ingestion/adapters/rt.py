@@ -433,7 +433,7 @@ class RTAdapter:
         with self._lock:
             if self._field_checked:
                 return
-            queue = self._api.call("GET", f"queue/{self.queue}", QueueJson)
+            queue = self._api.call("GET", f"queue/{quote(self.queue, safe='')}", QueueJson)
             names = {f.name for f in queue.TicketCustomFields}
             if self.conversation_field not in names:
                 raise TicketingRejected(

@@ -215,3 +215,15 @@ def test_malformed_answers_name_the_field() -> None:
 
 def _auth(rt: RTServer) -> dict[str, str]:
     return {"Authorization": f"token {rt.token}"}
+
+
+def test_a_queue_named_with_spaces_and_quotes_works(rt: RTServer) -> None:
+    name = f"Billing & Refunds 'EU' {time.monotonic_ns()}"
+    answer = httpx.post(f"{rt.api_url}/queue", json={"Name": name}, headers=_auth(rt), timeout=30)
+    assert answer.status_code == 201, answer.text
+    adapter = RTAdapter(rt.url, token=rt.token, queue=name)
+    created = adapter.create_ticket(new_ticket())
+    assert created.updated_at is not None
+    listed = adapter.list_updated_since(created.updated_at, None, 10)
+    assert [t.id for t in listed] == [created.id]  # only this queue's tickets
+    adapter.close()
