@@ -319,6 +319,9 @@ def report(
         Path | None, typer.Option(exists=True, dir_okay=False, help="From `eval retrieval --json`.")
     ] = None,
     fmt: Annotated[str, typer.Option("--format", help="md or html.")] = "md",
+    online: Annotated[
+        bool, typer.Option("--online/--no-online", help="Include the store's online metrics.")
+    ] = True,
 ) -> None:
     """Online metrics for a window, plus replay figures, as Markdown or HTML with PNG plots."""
     from evaluation import EvaluationError, online_metrics, write_report
@@ -329,13 +332,13 @@ def report(
     start = _utc(since) or end - dt.timedelta(days=days)
     url = database_url or context.ingestion_settings(ctx).resolved_database_url
     try:
-        online = online_metrics(url, start, end)
+        metrics = online_metrics(url, start, end) if online else None
         loaded = {
             name: json.loads(path.read_text("utf-8"))
             for name, path in (("escalation", escalation_json), ("retrieval", retrieval_json))
             if path is not None
         }
-        path = write_report(out, online=online, fmt=fmt, **loaded)
+        path = write_report(out, online=metrics, fmt=fmt, **loaded)
     except (EvaluationError, ValueError) as exc:
         raise _fail(exc) from exc
     Console().print(f"report written to {path}")

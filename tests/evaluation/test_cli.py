@@ -96,6 +96,11 @@ def test_report_command_writes_markdown_and_html_with_plots(
         ):
             assert (out / f"{png}.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
             assert f"{png}.png" in report
+    _run("eval", "report", "--out", str(tmp_path / "replay-only"), "--no-online", "--escalation-json",
+         str(escalation_json))  # fmt: skip
+    replay_only = (tmp_path / "replay-only" / "report.md").read_text()
+    assert "Escalation replay" in replay_only
+    assert "Online metrics" not in replay_only
 
 
 def test_bad_input_exits_with_the_line_and_field(tmp_path: Path) -> None:
