@@ -84,6 +84,21 @@ class Chatbot:
         body: dict[str, Any] = response.json()
         return body
 
+    def report_outcome(
+        self, session_id: str, outcome: str, confirmation: str, served: list[str]
+    ) -> None:
+        """``POST /sessions/{id}/outcome``: how the session ended, for the online metrics."""
+        body = {
+            "outcome": outcome,
+            "confirmation": confirmation,
+            "tenant": TENANT,
+            "served_case_ids": served,
+        }
+        url = f"{self._url}/sessions/{session_id}/outcome"
+        response = self._client.post(url, json=body)
+        if response.status_code not in (200, 201):
+            raise DemoError(f"POST {url} answered {response.status_code}: {response.text[:300]}")
+
     def escalation_state(self, escalation_id: str) -> dict[str, Any]:
         """``GET /escalations/{id}``: state (pending | delivered | dead) and the ticket."""
         response = self._client.get(f"{self._url}/escalations/{escalation_id}")

@@ -69,6 +69,15 @@ def summary(console: Console, result: DemoResult, outcome: RunRecord, stack: Sta
             "forwarded exactly once, no internal note forwarded"
         )
     console.print(f"report: {result.report} (plot: {result.report.parent / 'escalations.png'})")
+    online = result.online
+    if online:
+        console.print(
+            "online metrics (evaluation package): bot resolution "
+            f"{online['resolved by the bot, confirmed']} confirmed, "
+            f"{online['resolved by the bot, confirmed or assumed']} with assumed; "
+            f"escalation rate {online['escalation rate']} over "
+            f"{online['sessions with a reported outcome']} sessions"
+        )
     console.print(
         f"{result.case_count} case summaries in the index; whole run {result.seconds:.0f} s"
     )

@@ -6,7 +6,7 @@ Everything written here comes from the run's ledger: no figure is typed in by ha
 from __future__ import annotations
 
 import datetime as dt
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 from flows.demo.drop import Drop
@@ -38,6 +38,7 @@ class RunFacts:
     service_url: str
     learning: str
     seconds: float
+    online: dict[str, str] = field(default_factory=dict)
 
 
 def write_report(folder: Path, table: list[DayStats], drop: Drop, facts: RunFacts) -> Path:
@@ -98,6 +99,14 @@ def _markdown(table: list[DayStats], drop: Drop, facts: RunFacts, plot: str) -> 
         "confidence is below the threshold; `conflict`: near-equal cases disagree.",
         "",
         f"![escalations and bot answers by day]({plot})",
+        "",
+        "## Online metrics",
+        "",
+        "What `evaluation.online_metrics` reads from the demo's store (the chatbot reports every "
+        "session's outcome with `POST /sessions/{id}/outcome`; a customer confirms a right "
+        "answer and leaves after a wrong one, which the bot can only count as assumed):",
+        "",
+        *(f"- {name}: {value}" for name, value in facts.online.items()),
         "",
         "## How this run was set up",
         "",

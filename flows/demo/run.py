@@ -7,6 +7,7 @@ on loopback, Prefect in local mode for the nightly learning.
 
 from __future__ import annotations
 
+import datetime as dt
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -47,6 +48,7 @@ class DemoResult:
     problems: list[str] = field(default_factory=list)
     case_count: int = 0
     seconds: float = 0.0
+    online: dict[str, str] = field(default_factory=dict)
 
 
 def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult:
@@ -96,6 +98,8 @@ def _finish(
         [o.action == "escalated" for o in first], [o.action == "escalated" for o in last]
     )
     calibration = outcome.calibration
+    assert stack.settings is not None
+    online = online_figures(stack.settings.resolved_database_url, seconds)
     facts = RunFacts(
         days=options.days,
         conversations_per_day=options.conversations,
@@ -105,6 +109,38 @@ def _finish(
         service_url=stack.service_url,
         learning=outcome.learning,
         seconds=seconds,
+        online=online,
     )
     report = write_report(options.report_dir, table, drop, facts)
-    return DemoResult(table, drop, report, list(outcome.problems), int(index.count()), seconds)
+    return DemoResult(
+        table, drop, report, list(outcome.problems), int(index.count()), seconds, online
+    )
+
+
+def online_figures(store_url: str, seconds: float) -> dict[str, str]:
+    """The evaluation package's online metrics over this run, as short readable figures."""
+    from evaluation import online_metrics
+
+    now = dt.datetime.now(dt.UTC)
+    report = online_metrics(store_url, now - dt.timedelta(seconds=seconds + 60), now)
+    outcomes, tickets = report.outcomes, report.tickets
+    return {
+        "sessions with a reported outcome": str(outcomes["sessions"]),
+        "escalation rate": _percent(outcomes["escalation_rate"]),
+        "resolved by the bot, confirmed": _percent(outcomes["resolution_rate_confirmed"]),
+        "resolved by the bot, confirmed or assumed": _percent(
+            outcomes["resolution_rate_with_assumed"]
+        ),
+        "tickets (resolved)": f"{tickets['tickets']} ({tickets['resolved']})",
+        "median time to first public agent reply": _seconds(tickets["first_agent_reply"]),
+        "median time to resolution": _seconds(tickets["resolution"]),
+    }
+
+
+def _percent(value: float | None) -> str:
+    return "–" if value is None else f"{value:.0%}"
+
+
+def _seconds(durations: dict[str, Any]) -> str:
+    hours = durations.get("median_hours")
+    return "–" if hours is None else f"{hours * 3600:.1f} s (simulated days are compressed)"

@@ -24,7 +24,7 @@ from flows.demo import invariants, night
 from flows.demo.agents import Agents
 from flows.demo.chatbot import Chatbot
 from flows.demo.errors import DemoError
-from flows.demo.ledger import Ledger
+from flows.demo.ledger import Ledger, Outcome
 from flows.demo.sample import Conversation
 from flows.demo.stack import Stack
 from ingestion.schema import Ticket, WebhookDelivery
@@ -113,7 +113,18 @@ class Simulation:
             if outcome.served_case_id is not None:
                 outcome.served_intent = ledger.case_intents.get(outcome.served_case_id)
             ledger.record(outcome)
+            self._report_outcome(outcome)
             self._progress.advance(task)
+
+    def _report_outcome(self, outcome: Outcome) -> None:
+        # The simulated customer confirms a right answer; after a wrong one they just leave, so
+        # the bot can only assume it helped (the inflation the online metrics keep apart).
+        if outcome.action == "escalated":
+            self._bot.report_outcome(outcome.session_id, "escalated", "confirmed", [])
+            return
+        confirmation = "confirmed" if outcome.correct else "assumed"
+        served = [outcome.served_case_id] if outcome.served_case_id else []
+        self._bot.report_outcome(outcome.session_id, "answered_by_bot", confirmation, served)
 
     def _await_tickets(self, number: int, escalated: list[Any]) -> None:
         task = self._task(f"day {number}: relay opens tickets", len(escalated))

@@ -21,7 +21,13 @@ from flows.demo import DemoOptions, run_demo
 from flows.demo.sample import load_sample
 from flows.demo.simulation import session_id
 from flows.demo.stack import ensure_free
-from ingestion.schema import Escalation, OutgoingMessage, Ticket, TicketComment
+from ingestion.schema import (
+    Escalation,
+    OutgoingMessage,
+    SessionOutcome,
+    Ticket,
+    TicketComment,
+)
 from ingestion.store import open_store
 from tests.support.loopback import free_port
 
@@ -57,6 +63,7 @@ def test_small_demo_end_to_end(tmp_path: Path) -> None:
         with store.transaction() as tx:
             escalated = Counter(tx.scalars(select(Escalation.session_id)).all())
             tickets = Counter(tx.scalars(select(Ticket.session_id)).all())
+            outcomes = Counter(tx.scalars(select(SessionOutcome.outcome)).all())
             messages = tx.execute(
                 select(
                     OutgoingMessage.session_id, OutgoingMessage.body, TicketComment.visibility
@@ -68,6 +75,10 @@ def test_small_demo_end_to_end(tmp_path: Path) -> None:
     assert tickets == escalated
     assert set(escalated.values()) == {1}
     assert sum(escalated.values()) == sum(row.escalations for row in result.table)
+    # The chatbot reported every session's outcome, as an orchestrator would.
+    assert outcomes["escalated"] == sum(escalated.values())
+    assert sum(outcomes.values()) == DAYS * PER_DAY
+    assert result.online["sessions with a reported outcome"] == str(DAYS * PER_DAY)
     # Every agent's public reply forwarded exactly once; nothing internal forwarded.
     assert all(visibility == "public" for _, _, visibility in messages)
     forwarded = Counter(session for session, _, _ in messages)
