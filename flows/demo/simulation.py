@@ -234,6 +234,12 @@ def progress_bars() -> Progress:
 
 #: Written into every state folder the demo makes; only such folders are ever emptied.
 MARKER = ".caseloop-demo"
+#: What the demo writes into its state folder (a folder holding only these is one of ours).
+OURS = ("caseloop.db", "helpdesk", "index", MARKER)
+
+
+def _ours(name: str) -> bool:
+    return any(name == known or name.startswith(f"{known}-") for known in OURS)
 
 
 def fresh_dir(path: Path) -> Path:
@@ -245,7 +251,8 @@ def fresh_dir(path: Path) -> Path:
     import shutil
 
     if path.exists():
-        if any(path.iterdir()) and not (path / MARKER).exists():
+        foreign = [p.name for p in path.iterdir() if not _ours(p.name)]
+        if foreign and not (path / MARKER).exists():
             raise DemoError(
                 f"--state-dir: {path} is not empty and was not made by `caseloop demo`; "
                 "refusing to empty it"

@@ -157,6 +157,10 @@ def test_the_state_folder_is_emptied_only_when_a_demo_made_it(tmp_path: Path) ->
     state = fresh_dir(tmp_path / "state")
     (state / "old.db").write_text("yesterday")
     assert list(fresh_dir(state).iterdir()) == [state / ".caseloop-demo"]
+    older = tmp_path / "older"  # a state folder from before the marker existed
+    (older / "helpdesk").mkdir(parents=True)
+    (older / "caseloop.db-wal").write_text("")
+    assert list(fresh_dir(older).iterdir()) == [older / ".caseloop-demo"]
     precious = tmp_path / "home"
     precious.mkdir()
     (precious / "thesis.tex").write_text("years of work")
