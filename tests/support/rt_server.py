@@ -62,6 +62,19 @@ die "apply: $amsg\n" unless $applied;
 print "$auth\n";
 """
 
+SCRIP_PERL = r"""
+use strict; use warnings;
+use RT; RT::LoadConfig(); RT::Init();
+my ($description, $code) = @ARGV;
+my $scrip = RT::Scrip->new(RT->SystemUser);
+my ($id, $msg) = $scrip->Create(
+    Description => $description, Queue => 0, ScripCondition => 'On Transaction',
+    ScripAction => 'User Defined', Template => 'Blank', Stage => 'TransactionCreate',
+    CustomIsApplicableCode => '1', CustomPrepareCode => '1', CustomCommitCode => $code);
+die "scrip: $msg\n" unless $id;
+print "$id\n";
+"""
+
 
 class RTServerError(RuntimeError):
     """RT could not be installed or started; the message carries the failing step's output."""
@@ -136,9 +149,17 @@ class RTServer:
     queue = "General"
     conversation_field = CONVERSATION_FIELD
 
-    def __init__(self, data_dir: Path, port: int, *, bcrypt_cost: int = 4) -> None:
+    def __init__(
+        self,
+        data_dir: Path,
+        port: int,
+        *,
+        bcrypt_cost: int = 4,
+        extra_config: dict[str, str | int] | None = None,
+    ) -> None:
         self.data_dir = data_dir
         self.bcrypt_cost = bcrypt_cost
+        self.extra_config = dict(extra_config or {})
         self.port = port
         self.url = f"http://127.0.0.1:{port}"
         self.api_url = f"{self.url}/REST/2.0"
@@ -158,11 +179,8 @@ class RTServer:
         began = time.monotonic()
         self._write_config()
         _run([SETUP_DATABASE, "--action", "init", "--skip-create"], env=self._env)
-        script = self.data_dir / "bootstrap.pl"
-        script.write_text(BOOTSTRAP_PERL)
-        output = _run(
-            ["perl", str(script), self.username, self.password, self.conversation_field],
-            env=self._env,
+        output = self.run_perl(
+            BOOTSTRAP_PERL, self.username, self.password, self.conversation_field
         )
         self.token = output.strip().splitlines()[-1]
         log = (self.data_dir / "rt-server.log").open("wb")
@@ -178,6 +196,16 @@ class RTServer:
         self._wait_until_ready(deadline=time.monotonic() + 60)
         self.start_seconds = time.monotonic() - began
         return self
+
+    def run_perl(self, script: str, *args: str) -> str:
+        """Run a Perl script inside this instance's RT (config and database); its stdout."""
+        path = self.data_dir / f"script-{time.monotonic_ns()}.pl"
+        path.write_text(script)
+        return _run(["perl", str(path), *args], env=self._env)
+
+    def add_global_scrip(self, description: str, commit_code: str) -> None:
+        """A "User Defined" scrip on every transaction of every queue, running ``commit_code``."""
+        self.run_perl(SCRIP_PERL, description, commit_code)
 
     def _write_config(self) -> None:
         config_dir = self.data_dir / "RT_SiteConfig.d"
@@ -200,6 +228,7 @@ class RTServer:
             # RT checks the token's bcrypt hash on every REST2 request: at RT's default cost
             # (12) that is most of each request's time, so test instances hash cheaply.
             "BcryptCost": self.bcrypt_cost,
+            **self.extra_config,
         }
         lines = [f"Set(${key}, {_perl_value(value)});" for key, value in settings.items()]
         lines += ["Set($LogToSyslog, undef);", "Set($LogToFile, undef);", "1;"]
