@@ -195,7 +195,8 @@ class GenericAdapter:
         comments = self._comments(data, ticket_id)
         updated: dt.datetime | None
         if spec.updated_at is not None:
-            updated = self._time(self._field(data, spec.updated_at, "ticket.updated_at"), "ticket")
+            value = self._field(data, spec.updated_at, "ticket.updated_at")
+            updated = self._time(value, "ticket.updated_at")
         else:
             stamps = [c.created_at for c in comments if c.created_at is not None]
             updated = max(stamps) if stamps else None
@@ -248,7 +249,10 @@ class GenericAdapter:
                     visibility="public" if public and not forced_internal else "internal",
                     author=author,
                     author_role="bot" if forced_internal else self._role(item, author),
-                    created_at=self._time(self._field(item, spec.created_at, "comments"), "c"),
+                    created_at=self._time(
+                        self._field(item, spec.created_at, "comments.created_at"),
+                        "comments.created_at",
+                    ),
                 )
             )
         return tuple(comments)

@@ -57,6 +57,15 @@ class AuthSpec(_Spec):
     header: str = "Authorization"
     template: str = "{secret}"
 
+    @field_validator("template")
+    @classmethod
+    def _only_secret(cls, value: str) -> str:
+        try:
+            value.format(secret="")
+        except (KeyError, IndexError, ValueError) as exc:
+            raise ValueError(f"may hold only the {{secret}} placeholder ({exc!r})") from exc
+        return value
+
 
 class Condition(_Spec):
     path: str

@@ -21,7 +21,7 @@ from fastapi import Depends, FastAPI, Header, HTTPException
 from fastapi.security import HTTPBasic, HTTPBasicCredentials
 
 from ingestion.adapters.generic import GenericAdapter
-from ingestion.adapters.mappings import load_mapping
+from ingestion.adapters.mappings import Mapping, MappingInvalid, load_mapping
 from ingestion.errors import TicketingRejected
 from tests.ingestion.adapters.contract import AdapterContract, new_ticket
 from tests.support.loopback import free_port, serve
@@ -218,3 +218,40 @@ def test_wrong_credentials_are_rejected(issues_url: str, mapping_file: Path) -> 
     with pytest.raises(TicketingRejected, match="401"):
         adapter.get_ticket("ISS-1")
     adapter.close()
+
+
+def test_a_wrong_path_or_an_unmapped_status_names_the_mapping_key(
+    issues_url: str, tmp_path: Path
+) -> None:
+    good = GenericAdapter(
+        load_mapping_text(tmp_path, MAPPING), issues_url, username=USER, secret=PASSWORD
+    )
+    created = good.create_ticket(new_ticket())
+    good.set_status(created.id, "pending")
+    good.close()
+    wrong_path = MAPPING.replace("  title: subject\n", "  title: headline\n")
+    adapter = GenericAdapter(
+        load_mapping_text(tmp_path, wrong_path), issues_url, username=USER, secret=PASSWORD
+    )
+    with pytest.raises(TicketingRejected, match=r"ticket\.title names path 'headline'"):
+        adapter.get_ticket(created.id)
+    adapter.close()
+    unmapped = MAPPING.replace(" WAITING: pending,", "")
+    adapter = GenericAdapter(
+        load_mapping_text(tmp_path, unmapped), issues_url, username=USER, secret=PASSWORD
+    )
+    with pytest.raises(TicketingRejected, match="status 'WAITING' is not mapped"):
+        adapter.get_ticket(created.id)
+    adapter.close()
+
+
+def test_an_auth_template_may_hold_only_the_secret(tmp_path: Path) -> None:
+    text = MAPPING.replace("auth: {scheme: basic}", 'auth: {template: "Bearer {token}"}')
+    with pytest.raises(MappingInvalid, match=r"auth\.template: .*only the \{secret\}"):
+        load_mapping_text(tmp_path, text)
+
+
+def load_mapping_text(tmp_path: Path, text: str) -> Mapping:
+    path = tmp_path / f"mapping-{len(list(tmp_path.iterdir()))}.yaml"
+    path.write_text(text, encoding="utf-8")
+    return load_mapping(path)
