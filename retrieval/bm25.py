@@ -63,11 +63,24 @@ class Bm25Encoder:
         self.b = b
         self.avg_len = avg_len
         self._stemmer: Any = snowballstemmer.stemmer("english")
+        # Word frequencies are Zipfian, so a bounded stem cache saves most of the (pure Python)
+        # stemmer's time; it is cleared when full rather than evicting one by one.
+        self._stems: dict[str, str] = {}
 
     def tokens(self, text: str) -> list[str]:
         """Lower-cased, stop-word-free, stemmed tokens of ``text`` in order."""
-        words = [w for w in _WORD.findall(text.lower()) if w not in _STOP_WORDS]
-        return list(self._stemmer.stemWords(words))
+        stems = self._stems
+        out = []
+        for word in _WORD.findall(text.lower()):
+            if word in _STOP_WORDS:
+                continue
+            stem = stems.get(word)
+            if stem is None:
+                if len(stems) >= 200_000:
+                    stems.clear()
+                stem = stems[word] = str(self._stemmer.stemWord(word))
+            out.append(stem)
+        return out
 
     def document(self, text: str) -> SparseTerms:
         """The document vector: saturated, length-normalised term frequencies."""

@@ -74,6 +74,10 @@ class Engine(Protocol):
         """Run the dense and the BM25 search of ``probe``."""
         ...
 
+    def payloads(self, point_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        """Full payloads of these points by point id (missing ids are left out)."""
+        ...
+
     def count(self) -> int:
         """Number of cases visible to this process."""
         ...

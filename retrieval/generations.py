@@ -67,12 +67,14 @@ class GenerationEngine:
         reload_interval: float = 2.0,
         publish_interval: float = 10.0,
         keep_generations: int = 3,
+        search_threads: int = 1,
     ) -> None:
         self.root = root
         self._filter_keys = list(filter_keys)
         self._reload_interval = reload_interval
         self._publish_interval = publish_interval
         self._keep = keep_generations
+        self._search_threads = search_threads
         self._generation: str | None = None
         self._reader: Shard | None = None
         self._reader_manifest: dict[str, Any] = {}
@@ -131,6 +133,9 @@ class GenerationEngine:
 
     def query(self, probe: Probe) -> Ranked:
         return self._serving().query(probe)
+
+    def payloads(self, point_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        return self._serving().payloads(point_ids)
 
     def count(self) -> int:
         return self._serving().count()
@@ -212,7 +217,7 @@ class GenerationEngine:
             work = self.root / "work"
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir(parents=True)
-            self._work = Shard.create(work / "shard", self._filter_keys)
+            self._work = Shard.create(work / "shard", self._filter_keys, self._search_threads)
             self._work_manifest = dict(manifest)
             _write_json(work / "manifest.json", self._work_manifest)
             (work / "READY").touch()

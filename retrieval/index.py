@@ -175,10 +175,21 @@ class Index:
                 k=s.rrf_k,
                 weights={"dense": s.weight_dense, "bm25": s.weight_bm25},
             )
-            hits = [_hit(f.case_id, f.score, f.ranks, f.scores, f.payload) for f in fused[:k]]
+            chosen = [(f.case_id, f.score, f.ranks, f.scores) for f in fused[:k]]
         else:
-            hits = _single(ranked.dense if mode == "dense" else ranked.bm25, mode, k)
-        return ranked, hits
+            chosen = _single(ranked.dense if mode == "dense" else ranked.bm25, mode, k)
+        return ranked, self._hits(chosen)
+
+    def _hits(
+        self, chosen: Sequence[tuple[str, float, dict[str, int], dict[str, float]]]
+    ) -> list[Hit]:
+        payloads = self._engine.payloads([point_id(c[0]) for c in chosen]) if chosen else {}
+        hits = []
+        for case_id, score, ranks, scores in chosen:
+            payload = payloads.get(point_id(case_id))
+            if payload is not None:  # gone between the two calls (a concurrent retract)
+                hits.append(_hit(case_id, score, ranks, scores, payload))
+        return hits
 
     def _check_query(self, query: str) -> str:
         if not isinstance(query, str) or not query.strip():
@@ -244,11 +255,12 @@ def _hit(
     )
 
 
-def _single(candidates: Sequence[Candidate], name: str, k: int) -> list[Hit]:
+def _single(
+    candidates: Sequence[Candidate], name: str, k: int
+) -> list[tuple[str, float, dict[str, int], dict[str, float]]]:
     ordered = sorted(enumerate(candidates), key=lambda p: (-p[1].score, p[0], p[1].case_id))
     return [
-        _hit(c.case_id, c.score, {name: i + 1}, {name: c.score}, c.payload)
-        for i, (_, c) in enumerate(ordered[:k])
+        (c.case_id, c.score, {name: i + 1}, {name: c.score}) for i, (_, c) in enumerate(ordered[:k])
     ]
 
 
@@ -337,4 +349,5 @@ def _engine(where: str, settings: RetrievalSettings, create: bool) -> Engine:
         reload_interval=settings.reload_interval,
         publish_interval=settings.publish_interval,
         keep_generations=settings.keep_generations,
+        search_threads=settings.search_threads,
     )

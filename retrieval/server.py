@@ -103,7 +103,7 @@ class ServerEngine:
                     using=DENSE,
                     limit=probe.limit,
                     filter=flt,
-                    with_payload=True,
+                    with_payload=["case_id"],
                     # local mode searches exactly and warns that it ignores search params
                     params=None if self._local else m.SearchParams(hnsw_ef=probe.hnsw_ef),
                 )
@@ -115,7 +115,7 @@ class ServerEngine:
                     using=SPARSE,
                     limit=probe.limit,
                     filter=flt,
-                    with_payload=True,
+                    with_payload=["case_id"],
                 )
             )
         if not requests:
@@ -126,6 +126,11 @@ class ServerEngine:
         dense = lists.pop(0) if probe.dense is not None else []
         bm25 = lists.pop(0) if probe.sparse else []
         return Ranked(dense, bm25)
+
+    def payloads(self, point_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        with _server_errors("retrieve"):
+            records = self._client.retrieve(self._name, ids=list(point_ids), with_payload=True)
+        return {str(r.id): dict(r.payload or {}) for r in records}
 
     def count(self) -> int:
         with _server_errors("count"):

@@ -53,6 +53,9 @@ class RetrievalSettings(BaseSettings):
     weight_bm25: float = Field(1.0, ge=0, description="RRF weight of the BM25 retriever.")
     weight_dense: float = Field(1.5, ge=0, description="RRF weight of the dense retriever.")
     hnsw_ef: int = Field(128, ge=1, description="HNSW search breadth (recall against speed).")
+    search_threads: int = Field(
+        1, ge=1, description="Search threads of a new embedded shard (fixed when it is made)."
+    )
     max_query_chars: int = Field(2000, ge=1, description="Longer queries are refused.")
     # Filters and tenants
     filter_keys: list[str] = Field(

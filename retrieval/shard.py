@@ -43,12 +43,16 @@ class Shard:
         self.path = path
 
     @classmethod
-    def create(cls, path: Path, filter_keys: Sequence[str]) -> Shard:
-        """A new, empty shard with the collection schema and keyword indexes."""
+    def create(cls, path: Path, filter_keys: Sequence[str], search_threads: int = 1) -> Shard:
+        """A new, empty shard with the collection schema and keyword indexes.
+
+        ``search_threads`` is stored with the shard (readers load it as it is, never rewrite it).
+        """
         config = qe.EdgeConfig(
             vectors={DENSE: qe.EdgeVectorParams(size=DIMENSION, distance=qe.Distance.Cosine)},
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             wal_enabled=False,
+            max_search_threads=search_threads,
         )
         with _engine_errors(f"creating a shard in {path}"):
             shard = cls(qe.EdgeShard.create(str(path), config), path)
@@ -98,6 +102,11 @@ class Shard:
         bm25 = lists.pop(0) if probe.sparse else []
         return Ranked(dense, bm25)
 
+    def payloads(self, point_ids: Sequence[str]) -> dict[str, dict[str, Any]]:
+        with _engine_errors("retrieve"):
+            records = self._shard.retrieve(list(point_ids), with_payload=True, with_vector=False)
+        return {str(r.id): dict(r.payload or {}) for r in records}
+
     def count(self) -> int:
         with _engine_errors("count"):
             return int(self._shard.count(qe.CountRequest(exact=True)))
@@ -129,4 +138,7 @@ def _filter(probe: Probe) -> qe.Filter | None:
 def _request(
     query: qe.Query, limit: int, flt: qe.Filter | None, params: qe.SearchParams | None
 ) -> qe.QueryRequest:
-    return qe.QueryRequest(limit=limit, query=query, filter=flt, with_payload=True, params=params)
+    # Candidates carry only their case id; the final hits' payloads are fetched afterwards.
+    return qe.QueryRequest(
+        limit=limit, query=query, filter=flt, with_payload=["case_id"], params=params
+    )
