@@ -79,9 +79,11 @@ table
 # The oracle curve fits and scores on the same queries: it is optimistic and shown only as such.
 
 # %%
+import tempfile
+
 from evaluation.plots import coverage_precision
 
-path = coverage_precision(figures, Path("coverage_precision.png"))
+path = coverage_precision(figures, Path(tempfile.mkdtemp()) / "coverage_precision.png")
 plt.imshow(plt.imread(path))
 plt.axis("off")
 
