@@ -39,7 +39,10 @@ class Ratio:
     denominator: NDArray[np.float64]
 
 
-def ratio(numerator: NDArray[np.bool_] | NDArray[np.float64], denominator: object = None) -> Ratio:
+def ratio(
+    numerator: NDArray[np.bool_] | NDArray[np.float64],
+    denominator: NDArray[np.bool_] | NDArray[np.float64] | None = None,
+) -> Ratio:
     """A ratio over queries; the denominator defaults to every query."""
     num = np.asarray(numerator, dtype=np.float64)
     den = np.ones_like(num) if denominator is None else np.asarray(denominator, dtype=np.float64)

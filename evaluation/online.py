@@ -17,6 +17,7 @@ table and column names are those of `ingestion/schema.py`), into pandas frames:
 from __future__ import annotations
 
 import datetime as dt
+import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -67,11 +68,8 @@ def read_store(url: str) -> dict[str, pd.DataFrame]:
 
 
 def _json(value: Any) -> Any:
-    if isinstance(value, str):
-        import json
-
-        return json.loads(value)
-    return value
+    """JSON columns come back parsed from PostgreSQL and SQLite alike, but be safe with text."""
+    return json.loads(value) if isinstance(value, str) else value
 
 
 def _in(frame: pd.DataFrame, column: str, since: dt.datetime, until: dt.datetime) -> pd.DataFrame:
