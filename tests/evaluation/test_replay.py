@@ -118,3 +118,14 @@ def test_a_calibration_file_replaces_cross_fitting(banking: Dataset) -> None:
     assert out["escalation_drop"]["value"] == 0.0
     assert out["no_match_escalated"]["value"] == 1.0
     assert out["answered_precision"]["value"] is None
+
+
+def test_filter_keys_are_declared_and_float_filter_values_refused() -> None:
+    settings = settings_for(DATA)
+    assert "tenant" in settings.filter_keys
+    odd = Dataset(
+        (Case("a", "p", metadata={"shard": 1.5}),),
+        (Query("q", "t", frozenset({"a"}), filters={"shard": 1.5}),),
+    )
+    with pytest.raises(ReplayError, match=r"metadata.shard is a float"):
+        settings_for(odd)
