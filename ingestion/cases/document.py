@@ -100,13 +100,37 @@ def resolution_comments(comments: Sequence[TicketComment]) -> list[TicketComment
     return public[-RESOLUTION_COMMENTS:]
 
 
+@dataclass(frozen=True, slots=True)
+class CaseSource:
+    """The store rows a case is built from (read in one short transaction)."""
+
+    ticket: Ticket
+    comments: list[TicketComment]
+    escalations: list[Escalation]
+    resolved_at: dt.datetime | None
+
+
+def read_source(session: Session, ticket: Ticket) -> CaseSource:
+    """Read what `draft_of` needs; the rows stay usable after the transaction ends."""
+    return CaseSource(
+        ticket=ticket,
+        comments=_comments(session, ticket.id),
+        escalations=_escalations(session, ticket),
+        resolved_at=_resolved_at(session, ticket),
+    )
+
+
 def build_draft(session: Session, ticket: Ticket, redactor: Redactor) -> CaseDocumentDraft | None:
     """The redacted case of ``ticket``, or None when it has no customer-visible agent comment."""
-    comments = _comments(session, ticket.id)
+    return draft_of(read_source(session, ticket), redactor)
+
+
+def draft_of(source: CaseSource, redactor: Redactor) -> CaseDocumentDraft | None:
+    """Build and redact the case (no database access: runs outside any transaction)."""
+    ticket, comments, escalations = source.ticket, source.comments, source.escalations
     answer = resolution_comments(comments)
     if not answer:
         return None
-    escalations = _escalations(session, ticket)
     payloads = [_payload(e) for e in escalations]
     names = {p.customer.name for p in payloads} | {ticket.customer_name}
     emails = {p.customer.email for p in payloads} | {ticket.customer_email}
@@ -123,7 +147,7 @@ def build_draft(session: Session, ticket: Ticket, redactor: Redactor) -> CaseDoc
         resolution=clean(resolution),
         metadata={
             "title": clean(ticket.title or ""),
-            **_metadata(session, ticket, escalations, payloads, comments, answer),
+            **_metadata(source, payloads, answer),
         },
     )
 
@@ -182,14 +206,10 @@ def _problem(
 
 
 def _metadata(
-    session: Session,
-    ticket: Ticket,
-    escalations: Sequence[Escalation],
-    payloads: Sequence[StoredPayload],
-    comments: Sequence[TicketComment],
-    answer: Sequence[TicketComment],
+    source: CaseSource, payloads: Sequence[StoredPayload], answer: Sequence[TicketComment]
 ) -> dict[str, Any]:
-    resolved_at = _resolved_at(session, ticket)
+    ticket, escalations, comments = source.ticket, source.escalations, source.comments
+    resolved_at = source.resolved_at
     opened = escalations[0].created_at if escalations else ticket.created_at
     first_reply = next((c.created_at for c in comments if c in answer or _is_reply(c)), None)
     intents = [e.intent for e in escalations if e.intent]

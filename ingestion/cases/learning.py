@@ -18,9 +18,11 @@ from ingestion.cases import catalogue
 from ingestion.cases.document import (
     RESOLVED,
     CaseDocumentDraft,
-    build_draft,
+    CaseSource,
     case_id_of,
+    draft_of,
     index_text,
+    read_source,
 )
 from ingestion.cases.errors import IndexWriteFailed
 from ingestion.cases.note import write_notes
@@ -135,6 +137,18 @@ def default_encoder(index: Any) -> Encoder:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class _Seen:
+    """One candidate as read from the store: its source rows and its case versions."""
+
+    case_id: str
+    ticket_id: int
+    status: str
+    source: CaseSource | None  # None: not resolved, nothing to build
+    active: tuple[int, int, str, str | None] | None  # id, version, content hash, indexed hash
+    has_versions: bool
+
+
 def _plan(
     store: Store,
     ticket_ids: Sequence[int],
@@ -144,6 +158,20 @@ def _plan(
     report: LearningReport,
 ) -> _Plan:
     plan = _Plan()
+    for seen in _read(store, ticket_ids, live, report):
+        try:
+            _plan_case(seen, redactor, summariser, plan, report)
+        except Exception as exc:  # one bad ticket must not stop the night's run
+            report.failed.append(CaseOutcome(seen.case_id, seen.ticket_id, f"build: {exc}"))
+    return plan
+
+
+def _read(
+    store: Store, ticket_ids: Sequence[int], live: Mapping[int, str], report: LearningReport
+) -> list[_Seen]:
+    """One short transaction per batch; redaction and hashing happen after it (SQLite's write
+    lock is not held while CPU-heavy work runs)."""
+    seen = []
     with store.transaction() as session:
         for ticket_id in ticket_ids:
             ticket = session.get(Ticket, ticket_id)
@@ -152,46 +180,53 @@ def _plan(
             case_id = case_id_of(ticket)
             try:
                 status = _effective_status(ticket, live.get(ticket_id))
-                _plan_ticket(session, ticket, status, redactor, summariser, plan, report)
-            except Exception as exc:  # one bad ticket must not stop the night's run
-                report.failed.append(CaseOutcome(case_id, ticket_id, f"build: {exc}"))
-    return plan
+                active = catalogue.active_summary(session, case_id)
+                seen.append(
+                    _Seen(
+                        case_id=case_id,
+                        ticket_id=ticket_id,
+                        status=status,
+                        source=read_source(session, ticket) if status in RESOLVED else None,
+                        active=None
+                        if active is None
+                        else (active.id, active.version, active.content_hash, active.indexed_hash),
+                        has_versions=catalogue.latest_version(session, case_id) > 0,
+                    )
+                )
+            except Exception as exc:  # an unreadable ticket is reported, the batch goes on
+                report.failed.append(CaseOutcome(case_id, ticket_id, f"read: {exc}"))
+    return seen
 
 
-def _plan_ticket(
-    session: Any,
-    ticket: Ticket,
-    status: str,
+def _plan_case(
+    seen: _Seen,
     redactor: Redactor,
     summariser: Summariser,
     plan: _Plan,
     report: LearningReport,
 ) -> None:
-    case_id = case_id_of(ticket)
-    active = catalogue.active_summary(session, case_id)
-    if status not in RESOLVED:
-        if active is not None:
-            plan.retract.append(CaseOutcome(case_id, ticket.id, status, active.version))
-        else:
-            report.skipped.append(CaseOutcome(case_id, ticket.id, f"not resolved ({status})"))
-        return
-    draft = build_draft(session, ticket, redactor)
+    case_id, ticket_id, active = seen.case_id, seen.ticket_id, seen.active
+    draft = draft_of(seen.source, redactor) if seen.source is not None else None
     if draft is None:
-        reason = "no customer-visible agent comment"
+        reason = (
+            f"not resolved ({seen.status})"
+            if seen.source is None
+            else "no customer-visible agent comment"
+        )
         if active is not None:
-            plan.retract.append(CaseOutcome(case_id, ticket.id, reason, active.version))
+            retract_reason = seen.status if seen.source is None else reason
+            plan.retract.append(CaseOutcome(case_id, ticket_id, retract_reason, active[1]))
         else:
-            report.skipped.append(CaseOutcome(case_id, ticket.id, reason))
+            report.skipped.append(CaseOutcome(case_id, ticket_id, reason))
         return
     content_hash = draft.content_hash(summariser.name)
-    if active is not None and active.content_hash == content_hash:
-        if active.indexed_hash != content_hash:
-            plan.reindex.append(active.id)
+    if active is not None and active[2] == content_hash:
+        if active[3] != content_hash:
+            plan.reindex.append(active[0])
         else:
-            report.skipped.append(CaseOutcome(case_id, ticket.id, "unchanged", active.version))
+            report.skipped.append(CaseOutcome(case_id, ticket_id, "unchanged", active[1]))
         return
-    replaces = catalogue.latest_version(session, case_id) > 0
-    plan.work.append(_Work(draft, content_hash, replaces))
+    plan.work.append(_Work(draft, content_hash, seen.has_versions))
 
 
 def _effective_status(ticket: Ticket, live: str | None) -> str:
