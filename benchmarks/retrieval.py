@@ -27,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -215,6 +216,7 @@ def llama_index(points: list[StoredPoint], queries: list[str], edge: Index) -> N
         vecs = [bm25.query(t) for t in texts]
         return [list(v.indices) for v in vecs], [list(v.values) for v in vecs]
 
+    warnings.filterwarnings("ignore", message="Payload indexes have no effect")  # local mode
     store = QdrantVectorStore(
         collection_name="llama",
         client=QdrantClient(location=":memory:"),
