@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy import select
 
 import retrieval
+from flows.helpdesk import HelpdeskServer
 from flows.learning import nightly_learning
 from ingestion.adapters import HelpdeskAdapter
 from ingestion.escalations import EscalationRequest, escalate
@@ -102,3 +103,27 @@ def test_resolve_reopen_resolve_in_the_real_helpdesk(
     assert _versions(store, case_id) == [(1, "withdrawn"), (2, "active")]
     hit = index.inner.search("two factor codes rejected", k=1)[0]
     assert (hit.case_id, hit.metadata["version"]) == (case_id, 2)
+
+
+def test_ticketing_failures_are_retried_under_the_concurrency_limit(
+    sqlite_store: Store, helpdesk: HelpdeskServer, index: CountingIndex
+) -> None:
+    from prefect.client.orchestration import get_client
+
+    from flows.learning import TICKETING_LIMIT
+    from tests.support.fault_proxy import FaultProxy
+
+    store = sqlite_store
+    with FaultProxy(helpdesk.url, methods=frozenset({"GET"})) as proxy:
+        adapter = HelpdeskAdapter(proxy.url, helpdesk.token, queue=helpdesk.queue_id)
+        ticket = open_ticket(store, adapter, "The invoice PDF is empty")
+        adapter.add_comment(ticket, "Regenerated the PDF; download it again.", public=True)
+        adapter.set_status(ticket, "resolved")
+        proxy.plan("500")  # the pull's first read fails: the task retries after 1 s
+        settings = IngestionSettings(learning_ticketing_concurrency=2)
+        report = nightly_learning(settings=settings, store=store, adapter=adapter, index=index)
+        adapter.close()
+    assert proxy.injected["500"] == 1
+    assert [o.case_id for o in report.created] == [f"helpdesk:{ticket}"]
+    with get_client(sync_client=True) as client:
+        assert client.read_global_concurrency_limit_by_name(TICKETING_LIMIT).limit == 2
