@@ -66,7 +66,10 @@ class TestGenericOnHelpdesk(AdapterContract):
         conn.close()
 
 
+# The whole suite a second time against RT costs about a minute; the default run keeps the
+# generic-on-RT end-to-end test (test_rt_sync.py) and the helpdesk and custom-system suites.
 @pytest.mark.rt
+@pytest.mark.slow
 class TestGenericOnRT(RTSemantics, AdapterContract):
     # The mapping cannot read the status history, so a reopened ticket reads as open.
     reopened_reads_as = "open"
