@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
+import threading
 from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
@@ -84,9 +84,18 @@ def summary(console: Console, result: DemoResult, outcome: RunRecord, stack: Sta
 
 
 def keep_running(
-    console: Console, stack: Stack, simulation: Simulation, questions: Sequence[Conversation]
+    console: Console,
+    stack: Stack,
+    simulation: Simulation,
+    questions: Sequence[Conversation],
+    stop: threading.Event | None = None,
 ) -> None:
-    """Leave everything up; one more customer waits for a person to answer in the helpdesk."""
+    """Leave everything up; one more customer waits for a person to answer in the helpdesk.
+
+    Runs until Ctrl-C (or until ``stop`` is set, for tests), printing every reply that reaches
+    the waiting customer.
+    """
+    stop = stop or threading.Event()
     helpdesk = stack.helpdesk
     waiting = questions[-1]
     outcome = simulation.escalate_now(waiting)
@@ -100,12 +109,11 @@ def keep_running(
         "the helpdesk (a public follow-up); internal notes stay internal. Ctrl-C stops everything."
     )
     seen = 0
-    while True:
+    while not stop.is_set():
         stack.check()
         replies = simulation.replies(outcome.session_id)
         for body in replies[seen:]:
-            console.print(
-                f"[green]{dt.datetime.now():%H:%M:%S} reply reached the customer:[/green] {body}"
-            )
+            stamp = dt.datetime.now().strftime("%H:%M:%S")
+            console.print(f"[green]{stamp} reply reached the customer:[/green] {body}")
         seen = len(replies)
-        time.sleep(1.0)
+        stop.wait(1.0)

@@ -8,6 +8,7 @@ on loopback, Prefect in local mode for the nightly learning.
 from __future__ import annotations
 
 import datetime as dt
+import threading
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -51,8 +52,13 @@ class DemoResult:
     online: dict[str, str] = field(default_factory=dict)
 
 
-def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult:
-    """Run the whole demo; raises `DemoError` (with a message for the terminal) when it cannot."""
+def run_demo(
+    options: DemoOptions, console: Console | None = None, *, stop: threading.Event | None = None
+) -> DemoResult:
+    """Run the whole demo; raises `DemoError` (with a message for the terminal) when it cannot.
+
+    With ``options.keep_running`` it returns only on Ctrl-C, or when ``stop`` is set.
+    """
     import retrieval
 
     console = console or Console()
@@ -79,7 +85,7 @@ def run_demo(options: DemoOptions, console: Console | None = None) -> DemoResult
             progress.stop()
             display.summary(console, result, outcome, stack)
             if options.keep_running:
-                display.keep_running(console, stack, simulation, sample.calibration)
+                display.keep_running(console, stack, simulation, sample.calibration, stop)
         finally:
             simulation.close()
             index.close()

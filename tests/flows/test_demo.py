@@ -8,6 +8,10 @@ read the demo's store and the helpdesk's own API, not the demo's ledger.
 from __future__ import annotations
 
 import io
+import json
+import re
+import threading
+import time
 from collections import Counter
 from pathlib import Path
 
@@ -21,6 +25,7 @@ from flows.demo import DemoOptions, run_demo
 from flows.demo.sample import load_sample
 from flows.demo.simulation import session_id
 from flows.demo.stack import ensure_free
+from ingestion.adapters import HelpdeskAdapter
 from ingestion.schema import (
     Escalation,
     OutgoingMessage,
@@ -95,6 +100,69 @@ def test_small_demo_end_to_end(tmp_path: Path) -> None:
     assert (options.report_dir / "escalations.png").read_bytes().startswith(b"\x89PNG")
     ensure_free(options.helpdesk_port, "helpdesk", "-")
     ensure_free(options.service_port, "service", "-")
+
+
+@pytest.mark.helpdesk
+@pytest.mark.usefixtures("prefect_harness")
+def test_keep_running_forwards_a_person_s_public_reply_and_not_the_note(tmp_path: Path) -> None:
+    options = DemoOptions(
+        days=2,
+        conversations=4,
+        state_dir=tmp_path / "state",
+        report_dir=tmp_path / "report",
+        helpdesk_port=free_port(),
+        service_port=free_port(),
+        keep_running=True,
+    )
+    output = io.StringIO()
+    stop = threading.Event()
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            run_demo(options, Console(file=output, width=400), stop=stop)
+        except BaseException as exc:
+            errors.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    try:
+        waiting = _wait_for(output, r"A customer is waiting in ticket (\d+)", thread)
+        assert f"http://127.0.0.1:{options.helpdesk_port}/helpdesk/" in output.getvalue()
+        assert re.search(r"login \S+ / \S+", output.getvalue())
+        # A person answers in the helpdesk: an internal note first, then a public reply.
+        credentials = json.loads((options.state_dir / "helpdesk" / "credentials.json").read_text())
+        person = HelpdeskAdapter(
+            f"http://127.0.0.1:{options.helpdesk_port}",
+            credentials["token"],
+            queue=credentials["queue_id"],
+        )
+        person.add_comment(waiting, "NOTE-ONLY-FOR-AGENTS 7731", public=False)
+        person.add_comment(waiting, "Hello from a real person, reply 4410.", public=True)
+        person.close()
+        _wait_for(
+            output, r"reply reached the customer: Hello from a real person, reply 4410", thread
+        )
+        time.sleep(2.5)  # two more polls: the note must not follow
+        assert "NOTE-ONLY-FOR-AGENTS" not in output.getvalue()
+    finally:
+        stop.set()
+        thread.join(timeout=60)
+    assert not thread.is_alive()
+    assert errors == []
+    ensure_free(options.helpdesk_port, "helpdesk", "-")
+    ensure_free(options.service_port, "service", "-")
+
+
+def _wait_for(output: io.StringIO, pattern: str, thread: threading.Thread) -> str:
+    deadline = time.monotonic() + 240
+    while time.monotonic() < deadline:
+        found = re.search(pattern, output.getvalue())
+        if found:
+            return found.group(1) if found.groups() else found.group(0)
+        assert thread.is_alive(), output.getvalue()[-2000:]
+        time.sleep(0.2)
+    raise AssertionError(f"no {pattern!r} in the demo's output:\n{output.getvalue()[-2000:]}")
 
 
 def test_cli_reports_a_taken_port_and_leaves_the_state_alone(tmp_path: Path) -> None:
