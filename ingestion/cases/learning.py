@@ -118,23 +118,14 @@ def learn(
 
 
 def default_encoder(index: Any) -> Encoder:
-    """The MiniLM encoder the index embeds with, so tags and search share one model.
-
-    Uses the index's public ``encoder`` when it has one; otherwise the retrieval package's
-    process-wide encoder for its configured backend (the same cached instance the index uses).
-    """
+    """The MiniLM encoder the index embeds with (`retrieval.Index.encoder`): tags and search
+    share one model and one loaded instance."""
     encoder = getattr(index, "encoder", None)
-    if encoder is not None and hasattr(encoder, "encode"):
-        return encoder  # type: ignore[no-any-return]
-    from retrieval import RetrievalSettings
-    from retrieval.dense import load_encoder  # no public encoder API yet: see docs/learning.md
-
-    settings = getattr(index, "_settings", None)
-    if not isinstance(settings, RetrievalSettings):
-        settings = RetrievalSettings.load()
-    return load_encoder(
-        settings.encoder, threads=settings.encoder_threads, model_dir=settings.model_dir
-    )
+    if encoder is None or not hasattr(encoder, "encode"):
+        raise TypeError(
+            f"encoder: {type(index).__name__} exposes no .encoder; pass encoder= to learn()"
+        )
+    return encoder  # type: ignore[no-any-return]
 
 
 @dataclass(frozen=True, slots=True)
