@@ -218,14 +218,18 @@ def _report(
     )
     confidence = np.array([s.figures.get("confidence", 0.0) for s in steps])
     eligible = np.array([s.reason in (None, "low_confidence") for s in steps])
-    everything = retrieval.calibrate(_samples(first, np.ones(len(first), dtype=bool)), target)
-    in_sample = np.array([everything.confidence(s.figures) for s in first])
+    try:
+        everything = retrieval.calibrate(_samples(first, np.ones(len(first), dtype=bool)), target)
+        in_sample = np.array([everything.confidence(s.figures) for s in first])
+        oracle = curve(in_sample, np.array([s.correct for s in first]))
+    except retrieval.CalibrationError:
+        oracle = []  # e.g. every top hit right (or none): nothing to fit, no oracle to show
     return EscalationReport(
         ours=ours,
         baseline=baseline,
         curve=curve(confidence, correct, eligible),
         baseline_curve=curve(dense_score, dense_right),
-        oracle_curve=curve(in_sample, np.array([s.correct for s in first])),
+        oracle_curve=oracle,
         n_queries=len(steps),
         n_no_match=int(no_match.sum()),
         target_precision=target,
