@@ -52,6 +52,7 @@ def online_blocks(online: OnlineReport, folder: Path) -> list[Block]:
                       f"{online.escalations} escalations, {len(online.learning_runs)} learning runs."),
         Block("image", plots.escalations_over_time(online.per_day, online.learning_runs, folder / "escalations_over_time.png")),
         Block("image", plots.by_reason(online.per_week, folder / "escalations_by_reason.png")),
+        _drop_by_reason(online),
         Block("table", [["session outcomes", "value"],
                         ["sessions with a reported outcome", str(o["sessions"])],
                         ["escalation rate", _pct(o["escalation_rate"])],
@@ -71,6 +72,26 @@ def online_blocks(online: OnlineReport, folder: Path) -> list[Block]:
         if online.gaps else Block("text", "No group of two or more similar questions."),
     ]  # fmt: skip
     return blocks
+
+
+def _drop_by_reason(online: OnlineReport) -> Block:
+    """First against last week of the window, per reason: where escalations dropped or grew."""
+    weeks = online.per_week
+    if len(weeks) < 2:
+        return Block("text", "Drop by reason needs at least two weeks in the window.")
+    first, last = weeks.iloc[0], weeks.iloc[-1]
+    rows = [
+        [
+            "reason",
+            f"week of {weeks.index[0].date()}",
+            f"week of {weeks.index[-1].date()}",
+            "change",
+        ]
+    ]
+    for reason in weeks.columns:
+        change = _pct((last[reason] - first[reason]) / first[reason]) if first[reason] else "n/a"
+        rows.append([str(reason), str(int(first[reason])), str(int(last[reason])), change])
+    return Block("table", rows)
 
 
 def escalation_blocks(figures: Mapping[str, Any], folder: Path) -> list[Block]:

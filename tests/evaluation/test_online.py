@@ -140,3 +140,16 @@ def test_content_gaps_group_similar_questions() -> None:
         "app crashes",
     }
     assert content_gaps([]) == ()
+
+
+def test_report_shows_drop_by_reason_between_first_and_last_week(store: Store, tmp_path) -> None:
+    from evaluation import write_report
+
+    _fill(store)
+    url = store.engine.url.render_as_string(hide_password=False)
+    report = online_metrics(url, DAY0 - dt.timedelta(days=1), DAY0 + dt.timedelta(days=14))
+    text = write_report(tmp_path, online=report).read_text(encoding="utf-8")
+    assert "| no_evidence | 2 | 0 | -100.0% |" in text
+    assert "| conflict | 0 | 1 | n/a |" in text
+    assert "| T-7 | 1 |" in text  # served and still escalated
+    assert "invoices" in text  # the content gap
