@@ -101,5 +101,4 @@ class Engine(Protocol):
 
 def candidate(payload: Mapping[str, Any] | None, score: float) -> Candidate:
     """A fusion candidate from an engine's scored point."""
-    body = dict(payload or {})
-    return Candidate(case_id=str(body.get("case_id", "")), score=float(score), payload=body)
+    return Candidate(case_id=str((payload or {}).get("case_id", "")), score=float(score))

@@ -29,7 +29,6 @@ class Fused:
     score: float
     ranks: dict[str, int]
     scores: dict[str, float]
-    payload: Mapping[str, Any]
 
 
 def reciprocal_rank_fusion(
@@ -38,23 +37,20 @@ def reciprocal_rank_fusion(
     """Fuse per-retriever ranked lists (best first) into one list, best first."""
     ranks: dict[str, dict[str, int]] = {}
     scores: dict[str, dict[str, float]] = {}
-    payloads: dict[str, Mapping[str, Any]] = {}
+    fused_scores: dict[str, float] = {}
     for name, candidates in ranked.items():
+        weight = weights.get(name, 1.0)
         for position, cand in enumerate(candidates, start=1):
             seen = ranks.setdefault(cand.case_id, {})
             if name in seen:  # a duplicate: the first (best) rank stands
                 continue
             seen[name] = position
             scores.setdefault(cand.case_id, {})[name] = cand.score
-            payloads.setdefault(cand.case_id, cand.payload)
+            fused_scores[cand.case_id] = fused_scores.get(cand.case_id, 0.0) + weight / (
+                k + position
+            )
     fused = [
-        Fused(
-            case_id=case_id,
-            score=sum(weights.get(name, 1.0) / (k + rank) for name, rank in case_ranks.items()),
-            ranks=case_ranks,
-            scores=scores[case_id],
-            payload=payloads[case_id],
-        )
+        Fused(case_id, fused_scores[case_id], case_ranks, scores[case_id])
         for case_id, case_ranks in ranks.items()
     ]
     fused.sort(key=lambda f: (-f.score, min(f.ranks.values()), f.case_id))
