@@ -194,7 +194,7 @@ def _relay_env(url: str, helpdesk: HelpdeskServer, proxy: FaultProxy) -> dict[st
         "CASELOOP_HELPDESK_TOKEN": helpdesk.token,
         "CASELOOP_HELPDESK_QUEUE": str(helpdesk.queue_id),
         "CASELOOP_TICKETING_TIMEOUT": "1.5",
-        "CASELOOP_RELAY_LEASE_SECONDS": "4",
+        "CASELOOP_RELAY_LEASE_SECONDS": "20",
         "CASELOOP_RELAY_BASE_DELAY": "0.2",
         "CASELOOP_RELAY_MAX_DELAY": "2",
         "CASELOOP_RELAY_MAX_ATTEMPTS": "200",

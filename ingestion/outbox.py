@@ -134,6 +134,27 @@ def claim(
         return [OutboxItem.of(row) for row in rows]
 
 
+def renew(
+    store: Store, item: OutboxItem, owner: str, *, now: dt.datetime, lease_seconds: float
+) -> bool:
+    """Extend this relay's lease on a claimed row just before working on it.
+
+    False when the lease was lost (it expired while earlier rows of the batch were delivered and
+    another relay took the row over): the caller must leave the row alone.
+    """
+    with store.transaction() as tx:
+        result = tx.execute(
+            update(OutboxRow)
+            .where(
+                OutboxRow.id == item.id,
+                OutboxRow.state == "pending",
+                OutboxRow.lease_owner == owner,
+            )
+            .values(lease_expires_at=now + dt.timedelta(seconds=lease_seconds))
+        )
+        return bool(getattr(result, "rowcount", 0))
+
+
 def complete(tx: Session, item: OutboxItem, *, now: dt.datetime) -> bool:
     """Mark a delivered row done; False when it was no longer pending (already finished)."""
     result = tx.execute(

@@ -166,7 +166,11 @@ class Relay:
         return report
 
     def process(self, item: OutboxItem) -> RelayReport:
-        """Deliver one claimed row and record the outcome."""
+        """Deliver one claimed row and record the outcome (nothing if its lease was lost)."""
+        lease = self.settings.relay_lease_seconds
+        if not outbox.renew(self.store, item, self.owner, now=self.clock(), lease_seconds=lease):
+            log.warning("outbox row %s: lease lost to another relay, skipped", item.id)
+            return RelayReport()
         try:
             context = self._context(item)
             delivered = self._deliver(item, context)

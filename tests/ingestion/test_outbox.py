@@ -174,3 +174,12 @@ def test_other_topics_do_not_block_an_aggregate(store: Store) -> None:
     add(store, "a", "push-1", topic="message.push")
     add(store, "a", "a1")
     assert claim(store) == ["a1"]
+
+
+def test_renew_only_while_the_lease_is_held(store: Store) -> None:
+    add(store, "a", "a1")
+    [item] = outbox.claim(store, "r1", now=T0, lease_seconds=30, limit=10, topics=TOPICS)
+    assert outbox.renew(store, item, "r1", now=T0 + dt.timedelta(seconds=20), lease_seconds=30)
+    assert claim(store, "r2", T0 + dt.timedelta(seconds=40)) == []  # renewed until 50 s
+    assert claim(store, "r2", T0 + dt.timedelta(seconds=51)) == ["a1"]
+    assert not outbox.renew(store, item, "r1", now=T0 + dt.timedelta(seconds=52), lease_seconds=30)

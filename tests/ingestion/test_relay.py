@@ -260,3 +260,15 @@ def test_later_event_on_a_linked_ticket_gets_a_note(store: Store) -> None:
     assert relay.drain() == RelayReport(delivered=1)
     assert len(fake.tickets["1"].comments) == 1
     assert get_escalation(store, key).ticket_id == "1"
+
+
+def test_row_whose_lease_was_taken_over_is_left_alone(store: Store) -> None:
+    relay, fake, clock = setup(store)
+    send(store, clock, escalation_payload())
+    [item] = outbox.claim(
+        store, relay.owner, now=clock(), lease_seconds=60, limit=5, topics=("ticket.create",)
+    )
+    clock.sleep(61)  # the batch took too long: the lease expired and another relay claimed it
+    outbox.claim(store, "other", now=clock(), lease_seconds=60, limit=5, topics=("ticket.create",))
+    assert relay.process(item) == RelayReport()
+    assert fake.calls == []
