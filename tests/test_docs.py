@@ -6,19 +6,21 @@ import re
 import subprocess
 from pathlib import Path
 
+import pytest
+from pydantic_settings import BaseSettings
+
 from ingestion.settings import IngestionSettings
+from retrieval.settings import RetrievalSettings
 
 ROOT = Path(__file__).resolve().parents[1]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
 
 
-def test_every_ingestion_setting_is_in_the_readme() -> None:
-    missing = [
-        f"CASELOOP_{name.upper()}"
-        for name in IngestionSettings.model_fields
-        if f"`CASELOOP_{name.upper()}`" not in README
-    ]
-    assert missing == []
+@pytest.mark.parametrize("settings", [IngestionSettings, RetrievalSettings])
+def test_every_setting_is_in_the_readme(settings: type[BaseSettings]) -> None:
+    prefix = settings.model_config.get("env_prefix", "")
+    variables = [f"{prefix}{name.upper()}" for name in settings.model_fields]
+    assert [v for v in variables if f"`{v}`" not in README] == []
 
 
 def test_ci_runs_the_readme_test_command() -> None:
