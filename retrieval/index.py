@@ -14,19 +14,19 @@ from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
 
-from retrieval.bm25 import TOKENIZER_VERSION, Bm25Encoder
-from retrieval.dense import DIMENSION, MODEL_NAME, DenseEncoder, load_encoder
+from retrieval.bm25 import Bm25Encoder
+from retrieval.dense import DenseEncoder, load_encoder
 from retrieval.documents import CaseDocument, Hit
-from retrieval.engine import SCHEMA_VERSION, Engine, Filters, Probe, Ranked, StoredPoint, point_id
+from retrieval.engine import Engine, Filters, Probe, Ranked, StoredPoint, point_id
 from retrieval.errors import (
     EmptyQuery,
-    IndexIncompatible,
     InvalidDocument,
     InvalidFilter,
     QueryTooLong,
     TenantRequired,
 )
 from retrieval.fusion import Candidate, reciprocal_rank_fusion
+from retrieval.manifest import check_manifest, manifest_for
 from retrieval.settings import RetrievalSettings
 from retrieval.verdict import Assessment, VerdictPolicy, decide
 
@@ -262,38 +262,6 @@ def _single(
     return [
         (c.case_id, c.score, {name: i + 1}, {name: c.score}) for i, (_, c) in enumerate(ordered[:k])
     ]
-
-
-def manifest_for(settings: RetrievalSettings) -> dict[str, Any]:
-    """The manifest a new index gets from ``settings``."""
-    return {
-        "schema_version": SCHEMA_VERSION,
-        "model": MODEL_NAME,
-        "dimension": DIMENSION,
-        "bm25": {
-            "k1": settings.bm25_k1,
-            "b": settings.bm25_b,
-            "avg_len": settings.bm25_avg_len,
-            "tokenizer": TOKENIZER_VERSION,
-        },
-        "filter_keys": sorted(settings.filter_keys),
-        "multi_tenant": settings.multi_tenant,
-    }
-
-
-def check_manifest(manifest: Mapping[str, Any], where: str) -> None:
-    """Refuse an index this code cannot read correctly."""
-    expected = {"schema_version": SCHEMA_VERSION, "model": MODEL_NAME, "dimension": DIMENSION}
-    for key in ("schema_version", "model", "dimension"):
-        if manifest.get(key) != expected[key]:
-            raise IndexIncompatible(
-                f"{where}: {key} is {manifest.get(key)!r}, this code needs {expected[key]!r}"
-            )
-    tokenizer = (manifest.get("bm25") or {}).get("tokenizer")
-    if tokenizer != TOKENIZER_VERSION:
-        raise IndexIncompatible(
-            f"{where}: BM25 tokenizer {tokenizer!r}, needs {TOKENIZER_VERSION!r}"
-        )
 
 
 def open_index(
