@@ -16,6 +16,7 @@ import httpx
 from flows.demo.errors import DemoError
 from flows.demo.ledger import Outcome
 from flows.demo.sample import Conversation
+from retrieval import Assessment, Hit, Index
 
 TENANT = "demo"
 HANDOVER = "I'm passing you to a colleague who can help; they will answer here shortly."
@@ -24,14 +25,10 @@ HANDOVER = "I'm passing you to a colleague who can help; they will answer here s
 class Chatbot:
     """Answers from case summaries when the verdict allows, escalates otherwise."""
 
-    def __init__(self, index: Any, service_url: str, *, client: httpx.Client) -> None:
+    def __init__(self, index: Index, service_url: str, *, client: httpx.Client) -> None:
         self._index = index
         self._url = service_url.rstrip("/")
         self._client = client
-
-    def set_index(self, index: Any) -> None:
-        """Use a freshly opened index (the learning flow writes it at night)."""
-        self._index = index
 
     def converse(
         self, conversation: Conversation, session_id: str, at: dt.datetime, *, force: bool = False
@@ -57,7 +54,7 @@ class Chatbot:
         return outcome
 
     def _escalate(
-        self, conversation: Conversation, session_id: str, at: dt.datetime, assessment: Any
+        self, conversation: Conversation, session_id: str, at: dt.datetime, assessment: Assessment
     ) -> dict[str, Any]:
         payload = {
             "session_id": session_id,
@@ -127,7 +124,7 @@ class Chatbot:
             after = page.get("next_after")
 
 
-def _evidence(hit: Any, at: dt.datetime) -> dict[str, Any]:
+def _evidence(hit: Hit, at: dt.datetime) -> dict[str, Any]:
     return {
         "doc_id": hit.case_id,
         "type": "CASE_SUMMARY",

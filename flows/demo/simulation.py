@@ -13,6 +13,7 @@ import datetime as dt
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import partial
 from pathlib import Path
 from typing import Any
 
@@ -130,7 +131,7 @@ class Simulation:
         task = self._task(f"day {number}: relay opens tickets", len(escalated))
         for outcome in escalated:
             view = self._wait(
-                lambda o=outcome: _delivered(self._bot.escalation_state(o.escalation_id)),
+                partial(self._delivered, str(outcome.escalation_id)),
                 f"the ticket of conversation {outcome.session_id}",
             )
             outcome.ticket_id = str(view["ticket_id"])
@@ -140,7 +141,7 @@ class Simulation:
         task = self._task(f"day {number}: replies reach customers", len(escalated))
         for outcome in escalated:
             outcome.replies = self._wait(
-                lambda o=outcome: self._bot.messages(o.session_id) or None,
+                partial(self._bot.messages, outcome.session_id),
                 f"the agent's reply in conversation {outcome.session_id}",
             )
             self._progress.advance(task)
@@ -149,6 +150,12 @@ class Simulation:
         self._wait(self._settled, "the inbox worker to apply every webhook")
         for outcome in escalated:
             outcome.replies = self._bot.messages(outcome.session_id)
+
+    def _delivered(self, escalation_id: str) -> dict[str, Any] | None:
+        view = self._bot.escalation_state(escalation_id)
+        if view.get("state") == "dead":
+            raise DemoError(f"escalation {escalation_id} is dead: {view.get('last_error')}")
+        return view if view.get("state") == "delivered" and view.get("ticket_id") else None
 
     def _settled(self) -> bool:
         store = self._store()
@@ -161,7 +168,7 @@ class Simulation:
             open_tickets = tx.scalar(
                 select(func.count()).select_from(Ticket).where(Ticket.status.in_(OPEN))
             )
-        return pending == 0 and open_tickets == 0
+        return bool(pending == 0 and open_tickets == 0)
 
     def night(self, number: int, calibration: tuple[Conversation, ...]) -> None:
         task = self._task(f"night {number}: learning flow", 1)
@@ -214,12 +221,6 @@ class Simulation:
             if time.monotonic() > deadline:
                 raise DemoError(f"gave up after {WAIT_SECONDS:.0f} s waiting for {what}")
             time.sleep(0.05)
-
-
-def _delivered(view: dict[str, Any]) -> dict[str, Any] | None:
-    if view.get("state") == "dead":
-        raise DemoError(f"escalation {view.get('id')} is dead: {view.get('last_error')}")
-    return view if view.get("state") == "delivered" and view.get("ticket_id") else None
 
 
 def progress_bars() -> Progress:

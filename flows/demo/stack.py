@@ -22,6 +22,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from pydantic import SecretStr
+
 from flows.demo.errors import DemoError, PortInUse
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store, open_store
@@ -105,16 +107,18 @@ class Stack:
         self.helpdesk.start()
 
     def _settings(self, webhook_token: str) -> IngestionSettings:
-        fast = {"relay_poll_interval": 0.1, "inbox_poll_interval": 0.1} if self._fast else {}
+        # The workers poll often: a demo day should not wait on idle intervals meant for servers.
+        interval = 0.1 if self._fast else 1.0
         return IngestionSettings(
             data_dir=self.data_dir,
             ticketing="helpdesk",
             helpdesk_url=self.helpdesk.url,
-            helpdesk_token=self.helpdesk.token,
+            helpdesk_token=SecretStr(self.helpdesk.token),
             helpdesk_queue=self.helpdesk.queue_id,
-            helpdesk_webhook_token=webhook_token,
+            helpdesk_webhook_token=SecretStr(webhook_token),
             service_port=self.ports.service,
-            **fast,
+            relay_poll_interval=interval,
+            inbox_poll_interval=interval,
         )
 
     def _start_service(self) -> None:
