@@ -10,11 +10,11 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
-from ingestion import IngestionSettings, escalation_key
+from ingestion import IngestionSettings, Relay, escalation_key
 from ingestion.http import create_app
 from ingestion.schema import Escalation, OutboxRow
 from ingestion.store import Store
-from tests.support.fake_ticketing import escalation_payload, later_event
+from tests.support.fake_ticketing import FakeTicketing, escalation_payload, later_event
 from tests.support.loopback import serve
 
 SETTINGS = IngestionSettings(max_payload_bytes=20_000)
@@ -133,3 +133,21 @@ def test_openapi_documents_the_payload(client: httpx.Client) -> None:
     body = spec["paths"]["/escalations"]["post"]["requestBody"]["content"]["application/json"]
     assert "reason" in body["schema"]["required"]
     assert client.get("/docs").status_code == 200
+
+
+def test_get_shows_delivered_and_dead(client: httpx.Client, store: Store) -> None:
+    fake = FakeTicketing()
+    relay = Relay(store, fake, SETTINGS)
+    ok = client.post("/escalations", json=escalation_payload("s-ok")).json()["id"]
+    bad = client.post("/escalations", json=escalation_payload("s-bad")).json()["id"]
+    fake.inject("ok", "rejected")  # the first create goes through, the second is refused
+    relay.drain()
+    delivered = client.get(f"/escalations/{ok}").json()
+    assert (delivered["state"], delivered["ticket_id"], delivered["ticket_url"]) == (
+        "delivered",
+        "1",
+        "fake://tickets/1",
+    )
+    assert delivered["delivered_at"] is not None
+    dead = client.get(f"/escalations/{bad}").json()
+    assert (dead["state"], dead["last_error"]) == ("dead", "rejected: 400: title is required")
