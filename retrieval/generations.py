@@ -26,7 +26,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -165,7 +165,7 @@ class GenerationEngine:
         self._dirty = True
         self.publish()
 
-    def _write(self, change: Any) -> None:
+    def _write(self, change: Callable[[Shard], None]) -> None:
         work = self._become_writer()
         change(work)
         work.flush()

@@ -10,6 +10,7 @@ word pieces), filters are checked against the index's declared filter keys.
 
 from __future__ import annotations
 
+import time
 from collections.abc import Iterable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, Literal
@@ -45,6 +46,7 @@ class Index:
         self._filter_keys = frozenset(manifest["filter_keys"])
         self._multi_tenant = bool(manifest["multi_tenant"])
         self._dense: DenseEncoder | None = None
+        self._policy: tuple[float, VerdictPolicy] | None = None
 
     @property
     def engine(self) -> Engine:
@@ -125,12 +127,19 @@ class Index:
         manifest = dict(self._engine.manifest() or {})
         manifest["policy"] = policy.to_dict()
         self._engine.save_manifest(manifest)
+        self._policy = None
 
     @property
     def policy(self) -> VerdictPolicy:
-        """The stored verdict policy, or the built-in defaults."""
-        stored = (self._engine.manifest() or {}).get("policy")
-        return VerdictPolicy.from_dict(stored) if stored else VerdictPolicy()
+        """The stored verdict policy, or the built-in defaults.
+
+        Re-read at most every ``reload_interval`` seconds (a server round trip otherwise).
+        """
+        now = time.monotonic()
+        if self._policy is None or now - self._policy[0] >= self._settings.reload_interval:
+            stored = (self._engine.manifest() or {}).get("policy")
+            self._policy = (now, VerdictPolicy.from_dict(stored) if stored else VerdictPolicy())
+        return self._policy[1]
 
     # -- reading -------------------------------------------------------------------------
     def count(self) -> int:
@@ -299,7 +308,11 @@ def _engine(where: str, settings: RetrievalSettings, create: bool) -> Engine:
 
         if where.startswith("http"):
             key = settings.api_key.get_secret_value() if settings.api_key else None
-            client = QdrantClient(url=where, api_key=key, timeout=int(settings.timeout))
+            # check_compatibility runs a version probe on a background thread that raises there
+            # when the server is down; the manifest check below is the compatibility that matters.
+            client = QdrantClient(
+                url=where, api_key=key, timeout=int(settings.timeout), check_compatibility=False
+            )
             return ServerEngine(client, settings.collection, filter_keys=keys, create=create)
         local = (
             QdrantClient(location=":memory:")
