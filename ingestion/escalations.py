@@ -222,7 +222,8 @@ def escalate(
     Returns the new escalation, or the existing one (``replayed=True``) when the same event was
     sent before. Raises `IdempotencyConflict` when the key was used with a different payload.
     """
-    del settings  # limits apply at the edge; kept for a uniform signature
+    if settings.multi_tenant and request.tenant is None:
+        raise InvalidEscalation([("tenant", "required when CASELOOP_MULTI_TENANT is on")])
     payload = request.canonical()
     digest = payload_hash(payload)
     try:

@@ -12,6 +12,7 @@ from ingestion import (
     EscalationRequest,
     IdempotencyConflict,
     IngestionSettings,
+    InvalidEscalation,
     NotFound,
     StoreError,
     escalate,
@@ -152,3 +153,14 @@ def test_times_stay_zone_aware(store: Store) -> None:
     view = escalate(store, request(escalation_payload()), settings=SETTINGS)
     assert get_escalation(store, view.id).created_at.tzinfo is not None
     assert get_escalation(store, view.id).created_at.utcoffset() == dt.timedelta(0)
+
+
+def test_tenant_required_when_multi_tenant(store: Store) -> None:
+    payload = escalation_payload()
+    del payload["tenant"]
+    with pytest.raises(
+        InvalidEscalation, match="tenant: required when CASELOOP_MULTI_TENANT is on"
+    ):
+        escalate(store, request(payload), settings=IngestionSettings(multi_tenant=True))
+    assert rows(store) == (0, 0)
+    assert escalate(store, request(payload), settings=SETTINGS).tenant == "default"
