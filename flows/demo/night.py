@@ -10,7 +10,6 @@ right when the top case came from a conversation with the same intent.
 
 from __future__ import annotations
 
-import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -38,30 +37,11 @@ def learn_tonight(
 ) -> tuple[int, str]:
     """Run the learning flow once with its own writer on the index; returns (cases, how)."""
     import retrieval
+    from flows.learning import nightly_learning
 
     with retrieval.open_index(index_path, settings=retrieval_settings) as writer:
-        try:
-            from flows.learning import nightly_learning
-        except ImportError:
-            # Until the Prefect flow exists the demo calls the function the flow wraps.
-            from ingestion.cases import learn
-
-            report = learn(store, adapter, writer, settings)
-            return _learned(report), "`ingestion.cases.learn` (the Prefect flow is not there yet)"
-        parameters = inspect.signature(nightly_learning.fn).parameters
-        offered = {"store": store, "adapter": adapter, "index": writer, "settings": settings}
-        report = nightly_learning(**{k: v for k, v in offered.items() if k in parameters})
-    return _learned(report), "the Prefect flow `nightly_learning` (Prefect local mode)"
-
-
-def _learned(report: Any) -> int:
-    for name in ("upserted", "learned", "cases_upserted", "written"):
-        value = getattr(report, name, None)
-        if isinstance(value, int):
-            return value
-        if isinstance(value, Sequence):
-            return len(value)
-    raise TypeError(f"cannot read the number of learned cases from {report!r}")
+        report = nightly_learning(settings=settings, store=store, adapter=adapter, index=writer)
+    return report.learned, "the Prefect flow `nightly_learning` (Prefect local mode)"
 
 
 def case_intents(store: Store, intent_of_session: Mapping[str, str]) -> dict[str, str]:
