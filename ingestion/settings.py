@@ -122,13 +122,16 @@ class IngestionSettings(BaseSettings):
     )
     learning_summary_words: int = Field(80, description="Word budget of a case summary.")
     learning_llm_url: str | None = Field(
-        None, description="Base URL of the OpenAI-compatible endpoint (…/v1) for the llm summariser."
+        None,
+        description="Base URL of the OpenAI-compatible endpoint (…/v1) for the llm summariser.",
     )
     learning_llm_model: str = Field("gpt-4o-mini", description="Model name sent to that endpoint.")
     learning_llm_api_key: SecretStr = Field(SecretStr(""), description="API key of that endpoint.")
     learning_llm_timeout: float = Field(30.0, description="Seconds per summariser call.")
     learning_max_tags: int = Field(3, description="Most tags per case (1–3 words each ≤ 2).")
-    learning_batch_size: int = Field(64, description="Cases summarised, tagged and indexed together.")
+    learning_batch_size: int = Field(
+        64, description="Cases summarised, tagged and indexed together."
+    )
     learning_phone_regions: list[str] = Field(
         default_factory=lambda: ["US", "GB", "DE", "FR"],
         description="Regions whose national phone formats redaction recognises.",
