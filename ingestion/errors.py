@@ -9,6 +9,7 @@
     └── TicketingError                the ticketing system refused or failed
         ├── TicketingUnavailable      retryable: timeouts, connection errors, 5xx, 429
         └── TicketingRejected         permanent: validation errors, 4xx other than 429
+            └── TicketNotFound        404 (defined in ingestion.adapters.http)
 
 No library exception (sqlite3, psycopg, httpx) leaves a public function of this package.
 """
