@@ -73,25 +73,32 @@ def settings() -> retrieval.RetrievalSettings:
 
 
 def indexing(corpus: Corpus, n: int) -> tuple[Index, list[StoredPoint]]:
-    """Index ``n`` cases for real, chunk by chunk, each chunk also embedded alone right before
-    (interleaved, so both see the same load from other processes on the machine)."""
+    """Index ``n`` cases for real in chunks of 500; every 4th chunk is also embedded alone right
+    before it is indexed (interleaved, so both see the same load from other processes), and
+    the ratio compares those chunks."""
     index = retrieval.open_index(WORK / f"real-{n}", settings=settings())
     docs = documents(corpus, 0, n)
     index.encoder.encode([d.text for d in docs[:64]])  # load and warm the model
-    embed = upsert = 0.0
-    points: list[StoredPoint] = []
-    for start in range(0, n, 500):
+    embed = upsert_sampled = upsert = 0.0
+    sampled = 0
+    for number, start in enumerate(range(0, n, 500)):
         chunk = docs[start : start + 500]
-        embed += timed(lambda chunk=chunk: index.encoder.encode([d.text for d in chunk]))
-        upsert += timed(lambda chunk=chunk: index.upsert(chunk))
+        if number % 4 == 0:
+            embed += timed(lambda chunk=chunk: index.encoder.encode([d.text for d in chunk]))
+        took = timed(lambda chunk=chunk: index.upsert(chunk))
+        upsert += took
+        if number % 4 == 0:
+            upsert_sampled += took
+            sampled += len(chunk)
     t_publish = timed(index.publish)
-    points = list(_stored(index, n))
-    rate, base = n / upsert, n / embed
-    verdict = "PASS" if rate / base >= 0.8 else "FAIL"
+    points = _stored(index, n)
+    ratio = embed / upsert_sampled
+    verdict = "PASS" if ratio >= 0.8 else "FAIL"
     print(
         f"indexing {n:,} real cases (Index.upsert: both encoders + engine insert + flush): "
-        f"{rate:,.1f} cases/s; embedding alone {base:,.1f}/s; ratio {rate / base:.2f}x "
-        f"[target >= 0.8x: {verdict}]; publish (HNSW + new generation) {t_publish:.1f} s"
+        f"{n / upsert:,.1f} cases/s; on {sampled:,} of them, {sampled / upsert_sampled:,.1f}/s against "
+        f"embedding alone {sampled / embed:,.1f}/s: ratio {ratio:.2f}x [target >= 0.8x: {verdict}]; "
+        f"publish (HNSW + new generation) {t_publish:.1f} s"
     )
     return index, points
 
