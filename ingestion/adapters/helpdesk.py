@@ -14,6 +14,10 @@ Mapping (see ``docs/helpdesk.md`` for the reasons and costs):
   newer than the ones this adapter has already indexed.
 - there are no ticket timestamps: ``updated_at`` is the newest follow-up date, and
   `list_updated_since` reads every ticket (the API has no "updated since" filter).
+- the helpdesk renders follow-up comments as Django templates (``{{ x }}`` substituted,
+  ``{# #}`` dropped, an unpaired ``{%`` or ``%}`` a 500), so `add_comment` writes braces as
+  template literals that render back to themselves (`template_literal`); the stored comment is the
+  literal text, so reading needs no decoding. Titles and descriptions are stored as sent.
 """
 
 from __future__ import annotations
@@ -53,6 +57,11 @@ MARKER_RE = re.compile(r"^caseloop-conversation: (\S+)$", re.MULTILINE)
 FOOTER_RULE = "\n\n---\n"
 #: Page size of the incremental lookups: between two lookups only a few tickets are new.
 PROBE_SIZE = 10
+#: Delimiters Django's template lexer acts on. django-helpdesk renders each follow-up comment as a
+#: template, so text holding any of them must be written with `template_literal`.
+TEMPLATE_SEQUENCE_RE = re.compile(r"\{[{%#]|[}%#]\}")
+#: A brace as a template variable holding a string literal: it renders to the brace itself.
+BRACE_LITERALS = {"{": '{{ "{" }}', "}": '{{ "}" }}'}
 
 
 class _Model(BaseModel):
@@ -107,6 +116,20 @@ def conversation_marker(description: str | None) -> str | None:
     """The conversation id in a description's footer; the last marker wins (the footer is last)."""
     matches = MARKER_RE.findall(description or "")
     return unquote(matches[-1]) if matches else None
+
+
+def template_literal(text: str) -> str:
+    """``text`` written so that django-helpdesk's rendering of a follow-up stores exactly ``text``.
+
+    The helpdesk wraps every ``{%`` and ``%}`` in ``{% verbatim %}`` and renders the result with
+    the ticket as context, so ``{% templatetag %}`` would show up verbatim and ``{{ x }}`` would be
+    substituted. Instead every brace becomes ``{{ "{" }}`` or ``{{ "}" }}``: the result holds no
+    ``{%``, ``%}``, ``{#`` or ``#}`` of its own, and Django renders a string literal unescaped.
+    Text without a template delimiter is returned unchanged.
+    """
+    if not TEMPLATE_SEQUENCE_RE.search(text):
+        return text
+    return re.sub(r"[{}]", lambda brace: BRACE_LITERALS[brace.group()], text)
 
 
 def _status(ticket: TicketJson) -> TicketStatus:
@@ -292,10 +315,14 @@ class HelpdeskAdapter:
         return self._remote(created)
 
     def add_comment(self, ticket_id: str, body: str, *, public: bool) -> RemoteComment:
-        """A follow-up; never sends ``title`` (the helpdesk would rename the ticket)."""
+        """A follow-up; never sends ``title`` (the helpdesk would rename the ticket).
+
+        The body is sent through `template_literal`, so the helpdesk stores and shows it literally.
+        """
         if not body.strip():
             raise TicketingRejected("comment: an empty comment cannot be added")
-        data = {"ticket": _ticket_id(ticket_id), "comment": body, "public": public}
+        comment = template_literal(body)
+        data = {"ticket": _ticket_id(ticket_id), "comment": comment, "public": public}
         followup = self._api.call("POST", "followups/", FollowUpJson, json=data)
         return _comment(followup, opening=False)
 
