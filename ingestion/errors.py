@@ -3,6 +3,7 @@
     CaseloopIngestionError
     ├── StoreError                    the operational store failed or is misconfigured
     ├── InvalidEscalation             a payload failed validation (carries field-level problems)
+    │   └── InvalidOutcome            a session outcome failed validation (ingestion.outcomes)
     ├── IdempotencyConflict           same idempotency key, different payload (HTTP 422)
     ├── NotFound                      an escalation, session or ticket that does not exist
     ├── WebhookRejected               a delivery refused, with a typed reason
