@@ -10,8 +10,8 @@ Mapping (see ``docs/helpdesk.md`` for the reasons and costs):
   follow-ups without text (pure status changes) are not comments at all.
 - the helpdesk ignores idempotency keys and cannot filter by conversation, so the description
   ends with a footer: marker lines (conversation id, idempotency key, tenant) and a fenced JSON
-  copy of the escalation payload. `find_by_conversation` reads the marker, scanning only tickets
-  newer than the ones this adapter has already indexed.
+  copy of the escalation payload. `find_by_conversation` reads the marker through a
+  `ConversationIndex`, scanning only tickets above the floor it has already read completely.
 - there are no ticket timestamps: ``updated_at`` is the newest follow-up date, and
   `list_updated_since` reads every ticket (the API has no "updated since" filter).
 - the helpdesk renders follow-up comments as Django templates (``{{ x }}`` substituted,
@@ -27,6 +27,8 @@ import json
 import math
 import re
 import threading
+import time
+from collections.abc import Callable, Iterable
 from typing import Literal
 from urllib.parse import quote, unquote
 
@@ -57,6 +59,12 @@ MARKER_RE = re.compile(r"^caseloop-conversation: (\S+)$", re.MULTILINE)
 FOOTER_RULE = "\n\n---\n"
 #: Page size of the incremental lookups: between two lookups only a few tickets are new.
 PROBE_SIZE = 10
+#: How long an id missing below the newest one is re-read: a ticket whose id was allocated before
+#: a newer ticket's but committed after it (a helpdesk on PostgreSQL or MySQL with concurrent
+#: creates) appears within a request's duration. A hole older than this is a deletion.
+LATE_COMMIT_SECONDS = 60.0
+#: Only holes this close below the newest id are watched: few creates are in flight at once.
+LATE_COMMIT_WINDOW = 100
 #: Delimiters Django's template lexer acts on. django-helpdesk renders each follow-up comment as a
 #: template, so text holding any of them must be written with `template_literal`.
 TEMPLATE_SEQUENCE_RE = re.compile(r"\{[{%#]|[}%#]\}")
@@ -161,6 +169,59 @@ def _ticket_id(ticket_id: str) -> int:
     return int(ticket_id)
 
 
+class ConversationIndex:
+    """Conversation id → newest ticket id, kept current by reading only the tickets above `floor`.
+
+    Invariant: every ticket the helpdesk shows with an id at or below `floor` has been read by a
+    scan and is in `newest` (or a newer ticket of its conversation is). Only `absorb`, fed with
+    *every* ticket a scan found above the floor, moves the floor. `remember` (a create's answer)
+    fills the map but never moves the floor: a create answered with id N says nothing about the
+    ids below N, which may belong to other relays' tickets or to our own earlier create whose
+    answer was lost (500 after commit, timeout); moving the floor there made lookups miss those
+    tickets and the relay create duplicates.
+
+    Ids below the newest one that a scan did not see are *holes*: deleted tickets, or tickets
+    committed after a newer one (ids allocated before the commit). The floor stays below a hole
+    for `LATE_COMMIT_SECONDS`, so a late ticket is still read; after that the hole is taken for a
+    deletion. Ids are never reused (SQLite AUTOINCREMENT, PostgreSQL sequences), so a deleted
+    ticket's id cannot come back as a new ticket below the floor.
+    """
+
+    __slots__ = ("_clock", "holes", "newest", "scanned_up_to")
+
+    def __init__(self, clock: Callable[[], float] = time.monotonic) -> None:
+        self._clock = clock
+        self.newest: dict[str, int] = {}
+        self.scanned_up_to = 0  # the highest id a scan has read
+        self.holes: dict[int, float] = {}  # unseen id below `scanned_up_to` → when first missed
+
+    @property
+    def floor(self) -> int:
+        """Scans read every ticket with a greater id; 0 means everything."""
+        return min(self.holes, default=self.scanned_up_to + 1) - 1
+
+    def remember(self, ticket: TicketJson) -> None:
+        """Map the ticket's conversation to it if it is the newest one; the floor does not move."""
+        conversation = conversation_marker(ticket.description)
+        if conversation is not None:
+            self.newest[conversation] = max(self.newest.get(conversation, 0), ticket.id)
+
+    def absorb(self, tickets: Iterable[TicketJson]) -> None:
+        """Index the result of a scan: every ticket the helpdesk showed above `floor`."""
+        now = self._clock()
+        ids: set[int] = set()
+        for ticket in tickets:
+            self.remember(ticket)
+            ids.add(ticket.id)
+            self.holes.pop(ticket.id, None)
+        top = max(ids, default=self.scanned_up_to)
+        for missing in range(max(self.scanned_up_to, top - LATE_COMMIT_WINDOW) + 1, top):
+            if missing not in ids:
+                self.holes[missing] = now
+        self.holes = {i: t for i, t in self.holes.items() if now - t < LATE_COMMIT_SECONDS}
+        self.scanned_up_to = max(self.scanned_up_to, top)
+
+
 class HelpdeskAdapter:
     """A `TicketingAdapter` for django-helpdesk; ``base_url`` is the site root (not the API)."""
 
@@ -194,9 +255,7 @@ class HelpdeskAdapter:
             timeout=timeout,
             transport=transport,
         )
-        # conversation id → newest ticket id seen, and the highest ticket id indexed so far.
-        self._by_conversation: dict[str, int] = {}
-        self._indexed_up_to = 0
+        self._index = ConversationIndex()
         self._lock = threading.Lock()
 
     # -- reading ---------------------------------------------------------------------------
@@ -254,30 +313,32 @@ class HelpdeskAdapter:
         return [r for _, _, r in chosen[:limit]]
 
     # -- conversation lookup ---------------------------------------------------------------
-    def _index(self, ticket: TicketJson) -> None:
-        conversation = conversation_marker(ticket.description)
-        if conversation is not None:
-            known = self._by_conversation.get(conversation, 0)
-            self._by_conversation[conversation] = max(known, ticket.id)
-        self._indexed_up_to = max(self._indexed_up_to, ticket.id)
+    def _page_or_empty(self, number: int, size: int) -> list[TicketJson]:
+        try:
+            return list(self._page(number, size).results)
+        except TicketNotFound:
+            return []  # "invalid page": deletions shrank the list since the first page was read
 
     def _scan_new(self) -> dict[int, TicketJson]:
-        """Index tickets newer than the watermark, reading pages from the last one backwards.
+        """Read every ticket above the index's floor, from the last page backwards.
 
-        The first scan reads everything in large pages; later ones usually need one small page.
+        The list is ordered by id and paged by position. Walking backwards, a deletion only moves
+        tickets towards pages still to be read and a create only appends, so the pages read cover
+        every ticket above the floor. The first scan reads everything in large pages; later ones
+        usually need one small page.
         """
-        size = self.page_size if self._indexed_up_to == 0 else min(self.page_size, PROBE_SIZE)
+        floor = self._index.floor
+        size = self.page_size if floor == 0 else min(self.page_size, PROBE_SIZE)
         newest = self._page("last", size)
         seen: dict[int, TicketJson] = {}
         last = math.ceil(newest.count / size)
         for number in range(last, 0, -1):
-            results = newest.results if number == last else self._page(number, size).results
-            fresh = [t for t in results if t.id > self._indexed_up_to]
+            results = newest.results if number == last else self._page_or_empty(number, size)
+            fresh = [t for t in results if t.id > floor]
             seen.update((t.id, t) for t in fresh)
             if len(fresh) < len(results):
-                break  # ids ascend: everything on earlier pages is already indexed
-        for ticket in sorted(seen.values(), key=lambda t: t.id):
-            self._index(ticket)
+                break  # ids ascend: everything on earlier pages is at or below the floor
+        self._index.absorb(seen.values())
         return seen
 
     def find_by_conversation(self, conversation_id: str) -> RemoteTicket | None:
@@ -285,7 +346,7 @@ class HelpdeskAdapter:
         with self._lock:
             for _ in range(2):
                 seen = self._scan_new()
-                ticket_id = self._by_conversation.get(conversation_id)
+                ticket_id = self._index.newest.get(conversation_id)
                 if ticket_id is None:
                     return None
                 if ticket_id in seen:
@@ -294,8 +355,7 @@ class HelpdeskAdapter:
                     return self.get_ticket(str(ticket_id))
                 except TicketNotFound:
                     # Deleted since we indexed it: forget everything and read the helpdesk again.
-                    self._by_conversation.clear()
-                    self._indexed_up_to = 0
+                    self._index = ConversationIndex()
             return None
 
     # -- writing ---------------------------------------------------------------------------
@@ -311,7 +371,9 @@ class HelpdeskAdapter:
             body["submitter_email"] = ticket.customer_email
         created = self._api.call("POST", "tickets/", TicketJson, json=body)
         with self._lock:
-            self._index(created)
+            # Into the map only, never the floor: this answer says nothing about the ids below it
+            # (other relays' tickets, or our own earlier create whose answer was lost).
+            self._index.remember(created)
         return self._remote(created)
 
     def add_comment(self, ticket_id: str, body: str, *, public: bool) -> RemoteComment:

@@ -177,11 +177,6 @@ def test_ticket_resolved_before_the_retry_is_adopted(
     assert len(tickets_by_conversation(helpdesk, prefix)[f"{prefix}a"]) == 1
 
 
-@pytest.mark.xfail(
-    reason="HelpdeskAdapter.create_ticket advances the lookup watermark past tickets whose create "
-    "answer was lost, so find_by_conversation misses them (fix: do not move _indexed_up_to there)",
-    strict=True,
-)
 def test_lost_create_is_found_after_later_creates(
     store: Store, helpdesk: HelpdeskServer, adapter: HelpdeskAdapter, proxy: FaultProxy
 ) -> None:
