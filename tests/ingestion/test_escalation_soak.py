@@ -12,11 +12,6 @@ from benchmarks.soak_escalations import soak
 pytestmark = [pytest.mark.slow, pytest.mark.helpdesk]
 
 
-@pytest.mark.xfail(
-    reason="HelpdeskAdapter.create_ticket advances the lookup watermark past tickets whose create "
-    "answer was lost (see test_relay_helpdesk.py::test_lost_create_is_found_after_later_creates)",
-    strict=True,
-)
 @pytest.mark.parametrize(
     ("backend", "relays"), [("sqlite", 1), pytest.param("postgres", 3, marks=pytest.mark.postgres)]
 )
