@@ -3,7 +3,7 @@
 Words are drawn from a Zipf law (exponent 1.07) over a vocabulary whose head is real support
 vocabulary and whose tail is pronounceable made-up words, so BM25 sees a natural spread of
 document frequencies; lengths are log-normal around 60 words (a problem plus a resolution).
-Queries take 6–14 words of one case plus 2 random words, so each has a lexical and a
+Queries take 10–23 words of one case plus 2 random words (chat-length questions), so each has a lexical and a
 semantic neighbour. Everything derives from the seed: two runs build the same corpus.
 """
 
@@ -73,7 +73,7 @@ class Corpus:
         out = []
         for i in self._rng.choice(len(self.texts), size=count, replace=False):
             words = self.texts[int(i)].split()
-            take = int(self._rng.integers(6, 15))
+            take = int(self._rng.integers(10, 24))
             start = int(self._rng.integers(0, max(1, len(words) - take)))
             extra = self.words[self._rng.choice(len(self.words), size=2, p=self._p)]
             out.append(" ".join([*words[start : start + take], *extra]))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+from functools import lru_cache
 from typing import Any, Protocol
 
 from retrieval.bm25 import SparseTerms
@@ -25,6 +26,7 @@ _NAMESPACE = uuid.UUID("6f1c8f3e-2b0a-5d43-9c61-7a3e4b2d9f10")
 Filters = Mapping[str, str | int | bool]
 
 
+@lru_cache(maxsize=100_000)
 def point_id(case_id: str) -> str:
     """Deterministic point id of a case: the same case always lands on the same point."""
     return str(uuid.uuid5(_NAMESPACE, case_id))

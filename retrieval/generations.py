@@ -25,6 +25,7 @@ import fcntl
 import json
 import os
 import shutil
+import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
@@ -79,6 +80,8 @@ class GenerationEngine:
         self._reader: Shard | None = None
         self._reader_manifest: dict[str, Any] = {}
         self._checked_at = 0.0
+        self._swap = threading.Lock()
+        self._retired: Shard | None = None
         self._lock: IO[str] | None = None
         self._work: Shard | None = None
         self._work_manifest: dict[str, Any] = {}
@@ -118,10 +121,12 @@ class GenerationEngine:
                 if attempt == 2:  # the pointer moved on and the old one was collected; retry
                     raise
                 continue
-            old, self._reader = self._reader, shard
+            # The replaced shard is closed one switch later, not now: a search on another thread
+            # may still be using it.
+            if self._retired is not None:
+                self._retired.close()
+            self._retired, self._reader = self._reader, shard
             self._generation, self._reader_manifest = name, manifest
-            if old is not None:
-                old.close()
             return
 
     def _serving(self) -> Shard:
@@ -205,8 +210,9 @@ class GenerationEngine:
             self._release_lock()
             raise
         if self._reader is not None:  # the writer serves its own searches from work/
-            self._reader.close()
-            self._reader, self._generation = None, None
+            if self._retired is not None:
+                self._retired.close()
+            self._retired, self._reader, self._generation = self._reader, None, None
         return self._work
 
     def _create(self, manifest: Mapping[str, Any]) -> None:
@@ -259,9 +265,9 @@ class GenerationEngine:
         try:
             self.publish()
         finally:
-            for shard in (self._work, self._reader):
+            for shard in (self._work, self._reader, self._retired):
                 if shard is not None:
                     shard.close()
-            self._work = self._reader = None
+            self._work = self._reader = self._retired = None
             self._generation = None
             self._release_lock()

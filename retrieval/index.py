@@ -173,11 +173,8 @@ class Index:
         if k < 1:
             raise ValueError("k: must be at least 1")
         checked = self._check_filters(filters)
+        ranked = self._retrieve(text, checked, max(k, self._settings.candidates), mode)
         s = self._settings
-        dense = self._encoder().encode([text])[0].tolist() if mode != "bm25" else None
-        sparse = self._bm25.query(text) if mode != "dense" else None
-        depth = max(k, s.candidates)
-        ranked = self._engine.query(Probe(dense, sparse, checked, depth, s.hnsw_ef))
         if mode == "hybrid":
             fused = reciprocal_rank_fusion(
                 {"dense": ranked.dense, "bm25": ranked.bm25},
@@ -188,6 +185,13 @@ class Index:
         else:
             chosen = _single(ranked.dense if mode == "dense" else ranked.bm25, mode, k)
         return ranked, self._hits(chosen)
+
+    def _retrieve(self, text: str, filters: Filters, depth: int, mode: Mode) -> Ranked:
+        # Sequential on purpose: running the BM25 search on a thread while the query is
+        # embedded measured no faster at 100k cases (benchmarks/retrieval.py, 2 cores).
+        dense = self._encoder().encode([text])[0].tolist() if mode != "bm25" else None
+        sparse = self._bm25.query(text) if mode != "dense" else None
+        return self._engine.query(Probe(dense, sparse, filters, depth, self._settings.hnsw_ef))
 
     def _hits(
         self, chosen: Sequence[tuple[str, float, dict[str, int], dict[str, float]]]
