@@ -178,6 +178,7 @@ def latency(index: Index, queries: list[str], repeats: int, filtered: list[str] 
 def local_mode(points: list[StoredPoint], queries: list[str], edge: Index) -> None:
     from qdrant_client import QdrantClient
 
+    warnings.filterwarnings("ignore", message="Local mode is not recommended")  # a baseline
     engine = ServerEngine(
         QdrantClient(location=":memory:"), "bench", filter_keys=["tenant"], local=True
     )
