@@ -1,8 +1,11 @@
 """Fitting a :class:`VerdictPolicy` on labelled samples for a target precision.
 
-A sample is the ``figures`` of one ``assess`` call and whether answering from its top hit
-would have been right. :func:`calibrate` fits ``confidence`` as a logistic regression over the
-policy's features (standardised, L2-regularised, gradient descent: deterministic), then picks
+A sample is the ``figures`` of one ``assess`` call and whether answering from its answered hit
+(``hits[0]``) would have been right. :func:`calibrate` fits ``confidence`` as a logistic
+regression over the policy's features (standardised, L2-regularised, projected gradient descent:
+deterministic), with every weight kept at zero or above: each feature is evidence, so more of it
+must never lower the confidence, even where correlated features would give one a negative weight
+in an unconstrained fit. It then picks
 ``answer_threshold`` as the lowest confidence at which the samples answered reach
 ``target_precision``; ``evidence_floor`` is the 1st percentile of ``top_dense`` among right
 answers and ``lexical_floor`` the lowest ``top_dense`` at which samples without any lexical match
@@ -25,7 +28,7 @@ NEVER = 2.0  # above any cosine similarity
 
 @dataclass(frozen=True, slots=True)
 class CalibrationSample:
-    """The figures of one assessed query and whether its top hit was right."""
+    """The figures of one assessed query and whether its answered hit (``hits[0]``) was right."""
 
     figures: Mapping[str, float]
     correct: bool
@@ -34,13 +37,14 @@ class CalibrationSample:
 def _fit_logistic(
     x: npt.NDArray[np.float64], y: npt.NDArray[np.float64], l2: float = 1e-2
 ) -> tuple[npt.NDArray[np.float64], float]:
+    """Monotone logistic regression: non-negative weights on the raw figures, and a bias."""
     mean, std = x.mean(axis=0), x.std(axis=0)
     std[std == 0] = 1.0
     z = (x - mean) / std
     w, b = np.zeros(x.shape[1]), 0.0
-    for _ in range(3000):
+    for _ in range(5000):
         p = 1.0 / (1.0 + np.exp(-(z @ w + b)))
-        w -= 0.5 * (z.T @ (p - y) / len(y) + l2 * w)
+        w = np.maximum(w - 0.5 * (z.T @ (p - y) / len(y) + l2 * w), 0.0)  # the projection
         b -= 0.5 * float(np.mean(p - y))
     raw = w / std  # back to the raw figures' scale so the policy needs no scaler
     return raw, b - float(raw @ mean)

@@ -1,20 +1,33 @@
-"""The verdict: answer from the top case, or escalate with a reason.
+"""The verdict: answer from the best-supported case, or escalate with a reason.
 
 ``assess`` computes figures from the two retrievers' raw results (never from the fused RRF score,
-which is a rank statistic, not a probability), then applies a :class:`VerdictPolicy`:
+which is a rank statistic, not a probability), then applies a :class:`VerdictPolicy`.
 
-1. ``no_evidence``: no hit at all; or the best cosine similarity ``top_dense`` is below
+The *answered hit* is the hit with the highest cosine similarity among the fused hits (the dense
+top-1 whenever fusion keeps it, which it almost always does): the figures describe that hit, so
+the confidence estimates P(the answered hit is right). Fusion decides which cases are shown; it
+does not get to answer from a case the dense side ranks below a clear winner (on short questions
+BM25 often promotes a case that merely shares words). ``Assessment.hits`` puts the answered hit
+first, the others in fused order, so ``hits[0]`` is always what an answer would quote.
+
+1. ``no_evidence``: no hit at all; or the answered hit's cosine ``top_dense`` is below
    ``evidence_floor``; or the lexical side matched nothing (``lexical_match`` = 0) and
    ``top_dense`` is below ``lexical_floor`` (the dense side alone always returns *something*,
    qdrant issue 4937).
-2. ``conflict``: another hit whose cosine is within ``conflict_margin`` of the best one
-   disagrees with the top hit: disjoint non-empty tag sets, or a different ``resolution``
-   metadata value.
+2. ``conflict``: another hit whose cosine is within ``conflict_margin`` of the answered one
+   disagrees with it: disjoint non-empty tag sets, or a different ``resolution`` metadata value.
 3. ``low_confidence``: ``confidence`` is below ``answer_threshold``. ``confidence`` is a
-   logistic model over ``FEATURES`` fitted on labelled samples by :func:`retrieval.calibrate`,
-   i.e. an estimate of P(top hit is right), and the threshold is the lowest one whose answered
-   samples reached the target precision.
+   logistic model over ``FEATURES`` fitted on labelled samples by :func:`retrieval.calibrate`
+   with non-negative weights (each feature is evidence: more of it never lowers confidence),
+   i.e. an estimate of P(answered hit is right), and the threshold is the lowest one whose
+   answered samples reached the target precision.
 4. otherwise ``answer``.
+
+``FEATURES``: ``top_dense`` the answered hit's cosine; ``dense_margin`` how far it is ahead of
+the best *competing* hit (one that shares no tag and no ``resolution`` with it; the full cosine
+when no hit competes), so near-duplicates that would give the same answer do not count against
+it; ``lexical_match`` 1 when BM25 matched anything; ``agreement`` 1 when the answered hit is
+BM25's top-1 too, 0.5 when BM25 found it lower, else 0.
 """
 
 from __future__ import annotations
@@ -37,15 +50,16 @@ FEATURES = ("top_dense", "dense_margin", "lexical_match", "agreement")
 class VerdictPolicy:
     """Thresholds of the verdict; :func:`retrieval.calibrate` fits them, ``samples`` says on how many.
 
-    The defaults were fitted by ``benchmarks/encoders.py`` on BANKING77 (1,000 queries, target
-    precision 0.9, onnx-int8 encoder; 91.3% precision at 60.7% answered on 1,000 other queries):
+    The defaults were fitted by ``benchmarks/encoders.py`` (``default_policy``) on BANKING77 (1,000
+    queries, target precision 0.9, onnx-int8 encoder, answering from the best-cosine hit with
+    non-negative weights; 89.6% precision at 65.6% answered on 1,000 other queries):
     recalibrate on your own labelled data. ``samples == 0`` marks a hand-made policy.
     """
 
-    weights: tuple[float, ...] = (14.6832, -4.5776, 0.0, 1.3701)
-    bias: float = -11.7622
-    answer_threshold: float = 0.7033
-    evidence_floor: float = 0.6461
+    weights: tuple[float, ...] = (11.4884, 1.7509, 0.0, 0.9877)
+    bias: float = -9.6756
+    answer_threshold: float = 0.6608
+    evidence_floor: float = 0.6465
     lexical_floor: float = 2.0
     conflict_margin: float = 0.03
     target_precision: float = 0.9
@@ -95,7 +109,11 @@ class VerdictPolicy:
 
 @dataclass(frozen=True, slots=True)
 class Assessment:
-    """The verdict on one query: ``action``, ``reason`` when escalating, the hits, the figures."""
+    """The verdict on one query: ``action``, ``reason`` when escalating, the hits, the figures.
+
+    ``hits[0]`` is the answered hit (the one an answer quotes, and the one ``figures``
+    describe); the other hits follow in fused order.
+    """
 
     action: Action
     reason: Reason | None
@@ -103,21 +121,19 @@ class Assessment:
     figures: Mapping[str, float] = field(default_factory=dict)
 
 
-def figures_of(ranked: Ranked, hits: Sequence[Hit]) -> dict[str, float]:
-    """Policy-independent figures of one search (the inputs of calibration)."""
-    dense = [c.score for c in ranked.dense]
-    top = hits[0] if hits else None
-    in_both = top is not None and {"bm25", "dense"} <= set(top.ranks)
-    best_both = in_both and top is not None and set(top.ranks.values()) == {1}
-    return {
-        "hits": float(len(hits)),
-        "top_dense": dense[0] if dense else 0.0,
-        "dense_margin": dense[0] - dense[1] if len(dense) > 1 else (dense[0] if dense else 0.0),
-        "top_bm25": ranked.bm25[0].score if ranked.bm25 else 0.0,
-        "lexical_matches": float(len(ranked.bm25)),
-        "lexical_match": 1.0 if ranked.bm25 else 0.0,
-        "agreement": 1.0 if best_both else 0.5 if in_both else 0.0,
-    }
+def answered_first(hits: Sequence[Hit]) -> tuple[Hit, ...]:
+    """``hits`` with the answered hit (highest cosine; fused order breaks ties) moved first."""
+    if not hits:
+        return ()
+    best = max(range(len(hits)), key=lambda i: (hits[i].scores.get("dense", -2.0), -i))
+    return (hits[best], *hits[:best], *hits[best + 1 :])
+
+
+def _agree(a: Hit, b: Hit) -> bool:
+    if set(a.tags) & set(b.tags):
+        return True
+    ra, rb = a.metadata.get("resolution"), b.metadata.get("resolution")
+    return ra is not None and ra == rb
 
 
 def _disagree(a: Hit, b: Hit) -> bool:
@@ -127,30 +143,50 @@ def _disagree(a: Hit, b: Hit) -> bool:
     return ra is not None and rb is not None and ra != rb
 
 
+def figures_of(ranked: Ranked, hits: Sequence[Hit]) -> dict[str, float]:
+    """Policy-independent figures of one search (the inputs of calibration).
+
+    ``hits`` must already have the answered hit first (:func:`answered_first`).
+    """
+    top = hits[0] if hits else None
+    cosine = top.scores.get("dense", 0.0) if top is not None else 0.0
+    rivals = [h.scores.get("dense", 0.0) for h in hits[1:] if top and not _agree(top, h)]
+    ranks = top.ranks if top is not None else {}
+    return {
+        "hits": float(len(hits)),
+        "top_dense": cosine,
+        "dense_margin": cosine - max(rivals, default=0.0),
+        "top_bm25": ranked.bm25[0].score if ranked.bm25 else 0.0,
+        "lexical_matches": float(len(ranked.bm25)),
+        "lexical_match": 1.0 if ranked.bm25 else 0.0,
+        "agreement": 1.0 if ranks.get("bm25") == 1 else 0.5 if "bm25" in ranks else 0.0,
+        "best_dense": ranked.dense[0].score if ranked.dense else 0.0,
+    }
+
+
 def _conflict_gap(hits: Sequence[Hit], top_dense: float, margin: float) -> float | None:
-    strong = [h for h in hits if h.scores.get("dense", -1.0) >= top_dense - margin]
-    if len(strong) < 2 or strong[0] is not hits[0]:
-        return None
-    for other in strong[1:]:
-        if _disagree(strong[0], other):
-            return top_dense - other.scores.get("dense", 0.0)
+    for other in hits[1:]:
+        cosine = other.scores.get("dense", -1.0)
+        if cosine >= top_dense - margin and _disagree(hits[0], other):
+            return top_dense - cosine
     return None
 
 
 def decide(ranked: Ranked, hits: Sequence[Hit], policy: VerdictPolicy) -> Assessment:
-    """Apply ``policy`` to one search's results."""
-    figures = figures_of(ranked, hits)
+    """Apply ``policy`` to one search's results (``hits`` in fused order)."""
+    ordered = answered_first(hits)
+    figures = figures_of(ranked, ordered)
     figures["confidence"] = policy.confidence(figures)
     figures["calibrated"] = 1.0 if policy.samples else 0.0
     top = figures["top_dense"]
-    if not hits or top < policy.evidence_floor:
-        return Assessment("escalate", "no_evidence", tuple(hits), figures)
+    if not ordered or top < policy.evidence_floor:
+        return Assessment("escalate", "no_evidence", ordered, figures)
     if not figures["lexical_match"] and top < policy.lexical_floor:
-        return Assessment("escalate", "no_evidence", tuple(hits), figures)
-    gap = _conflict_gap(hits, top, policy.conflict_margin)
+        return Assessment("escalate", "no_evidence", ordered, figures)
+    gap = _conflict_gap(ordered, top, policy.conflict_margin)
     if gap is not None:
         figures["conflict_gap"] = gap
-        return Assessment("escalate", "conflict", tuple(hits), figures)
+        return Assessment("escalate", "conflict", ordered, figures)
     if figures["confidence"] < policy.answer_threshold:
-        return Assessment("escalate", "low_confidence", tuple(hits), figures)
-    return Assessment("answer", None, tuple(hits), figures)
+        return Assessment("escalate", "low_confidence", ordered, figures)
+    return Assessment("answer", None, ordered, figures)
