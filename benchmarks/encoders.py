@@ -106,6 +106,9 @@ def main() -> None:
     parser.add_argument(
         "--train", type=Path, default=DEFAULT_TRAIN, help="train-part2 XML (fusion choice)"
     )
+    parser.add_argument(
+        "--banking", type=Path, default=DEFAULT_BANKING, help="BANKING77 train.csv (policy)"
+    )
     args = parser.parse_args()
     have_dev = args.data.exists()
     dev = semeval.load(args.data) if have_dev else []
@@ -177,10 +180,10 @@ def fusion_sweep(dev: list[semeval.Question], train_path: Path, work: Path, quic
     grid = [
         (k, wb, wd)
         for k in (2, 10, 30, 60, 100)
-        for wb, wd in ((1.0, 1.0), (1.0, 2.0), (2.0, 1.0), (1.0, 3.0))
+        for wb, wd in ((1.0, 1.0), (1.0, 1.5), (1.0, 2.0), (2.0, 1.0), (1.0, 3.0))
     ]
     if quick:
-        grid = [(k, 1.0, 1.0) for k in (2, 60)]
+        grid = [(k, 1.0, wd) for k in (2, 60) for wd in (1.0, 1.5)]
     rows = []
     train = semeval.load(train_path) if train_path.exists() else []
     dev_index = build(dev, settings, work / "sweep-dev")
