@@ -34,6 +34,7 @@ from sqlalchemy import Select, exists, select
 from sqlalchemy.orm import Session, aliased
 
 from ingestion import outbox
+from ingestion.clock import utcnow
 from ingestion.errors import NotFound, TicketingRejected, TicketingUnavailable
 from ingestion.outbox import RetryPolicy
 from ingestion.schema import OutboxRow, OutgoingMessage, Ticket, TicketComment
@@ -46,10 +47,6 @@ log = logging.getLogger(__name__)
 TOPIC_BOT_NOTE = "ticket.bot_note"
 NOTE_MARKER = "caseloop-forwarded-message:"
 _RETRYABLE_4XX = frozenset({408, 409, 425, 429})
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 @dataclass(frozen=True, slots=True)
@@ -157,7 +154,7 @@ class Channel:
         *,
         adapter: TicketingAdapter | None = None,
         transport: httpx.BaseTransport | None = None,
-        clock: Callable[[], dt.datetime] = _utcnow,
+        clock: Callable[[], dt.datetime] = utcnow,
         rng: random.Random | None = None,
     ) -> None:
         self.store = store

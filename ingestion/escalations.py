@@ -26,6 +26,7 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ingestion.clock import utcnow
 from ingestion.errors import IdempotencyConflict, InvalidEscalation, NotFound, StoreError
 from ingestion.schema import Escalation, OutboxRow, Ticket
 from ingestion.settings import IngestionSettings
@@ -206,16 +207,12 @@ def payload_hash(payload: dict[str, Any]) -> str:
     return hashlib.sha256(json.dumps(payload, sort_keys=True).encode()).hexdigest()
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def escalate(
     store: Store,
     request: EscalationRequest,
     *,
     settings: IngestionSettings,
-    clock: Callable[[], dt.datetime] = _utcnow,
+    clock: Callable[[], dt.datetime] = utcnow,
 ) -> EscalationView:
     """Accept an escalation: its row and its outbox row commit in one transaction.
 

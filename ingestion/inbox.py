@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from ingestion.applier import apply_in, write_with_retry
+from ingestion.clock import utcnow
 from ingestion.errors import TicketingRejected, TicketingUnavailable
 from ingestion.schema import WebhookDelivery, WebhookRejection
 from ingestion.settings import IngestionSettings
@@ -37,10 +38,6 @@ log = logging.getLogger(__name__)
 
 #: Header names never stored (credentials a proxy or sender may add).
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def safe_headers(headers: Mapping[str, str]) -> dict[str, str]:
@@ -79,7 +76,7 @@ def store_delivery(
             body=body,
             state="pending",
             attempts=0,
-            received_at=now or _utcnow(),
+            received_at=now or utcnow(),
         )
         .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
         .returning(WebhookDelivery.id)
@@ -93,7 +90,7 @@ def record_rejection(
     store: Store, *, source: str, reason: str, now: dt.datetime | None = None
 ) -> None:
     """Count one rejected delivery under (source, reason)."""
-    when = now or _utcnow()
+    when = now or utcnow()
     statement = _insert(store)(WebhookRejection).values(
         source=source[:50], reason=reason[:40], count=1, last_at=when
     )
@@ -132,7 +129,7 @@ def pending_count(store: Store) -> int:
 
 def purge(store: Store, *, keep_days: float, now: dt.datetime | None = None) -> int:
     """Forget finished deliveries older than ``keep_days`` (their ids no longer dedupe)."""
-    cutoff = (now or _utcnow()) - dt.timedelta(days=keep_days)
+    cutoff = (now or utcnow()) - dt.timedelta(days=keep_days)
     with store.transaction() as session:
         result = session.execute(
             delete(WebhookDelivery).where(
@@ -187,7 +184,7 @@ class InboxWorker:
         settings: IngestionSettings,
         *,
         cause: str = "webhook",
-        clock: Callable[[], dt.datetime] = _utcnow,
+        clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.store = store
         self.adapter = adapter

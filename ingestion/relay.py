@@ -34,6 +34,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingestion import outbox
+from ingestion.clock import utcnow
 from ingestion.errors import TicketingRejected, TicketingUnavailable
 from ingestion.escalations import OPEN_STATUSES, TOPIC_CREATE, TOPIC_NOTE, EscalationRequest
 from ingestion.outbox import OutboxItem, RetryPolicy
@@ -95,10 +96,6 @@ class _Delivered:
     raw_status: str | None = None
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 class Relay:
     """Claims outbox rows and delivers them through a ticketing adapter."""
 
@@ -108,7 +105,7 @@ class Relay:
         adapter: TicketingAdapter,
         settings: IngestionSettings,
         *,
-        clock: Callable[[], dt.datetime] = _utcnow,
+        clock: Callable[[], dt.datetime] = utcnow,
         sleep: Callable[[float], None] = time.sleep,
         rng: random.Random | None = None,
         owner: str | None = None,

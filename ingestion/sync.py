@@ -31,6 +31,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingestion.applier import apply_in, write_with_retry
+from ingestion.clock import utcnow
 from ingestion.errors import TicketingRejected, TicketingUnavailable
 from ingestion.schema import SyncCursor, WebhookDelivery
 from ingestion.settings import IngestionSettings
@@ -40,10 +41,6 @@ from ingestion.ticketing import RemoteTicket, TicketingAdapter
 log = logging.getLogger(__name__)
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 CursorKey = tuple[dt.datetime, tuple[int, int, str]]
-
-
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 def id_order(ticket_id: str) -> tuple[int, int, str]:
@@ -113,7 +110,7 @@ class SyncWorker:
         adapter: TicketingAdapter,
         settings: IngestionSettings,
         *,
-        clock: Callable[[], dt.datetime] = _utcnow,
+        clock: Callable[[], dt.datetime] = utcnow,
     ) -> None:
         self.store = store
         self.adapter = adapter

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import signal
+import threading
 from pathlib import Path
+from types import FrameType
 
 import typer
 
@@ -24,3 +27,15 @@ def ingestion_settings(ctx: typer.Context) -> IngestionSettings:
 def store(settings: IngestionSettings) -> Store:
     """Open (and migrate) the operational store named by the settings."""
     return open_store(settings.resolved_database_url)
+
+
+def stop_on_signals() -> threading.Event:
+    """An event set by SIGTERM or Ctrl-C, so long-running workers finish what they hold and exit."""
+    stop = threading.Event()
+
+    def _stop(signum: int, _frame: FrameType | None) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    return stop

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-from types import FrameType
 from typing import Annotated
 
 import typer
@@ -36,13 +33,7 @@ def relay(
     settings = context.ingestion_settings(ctx)
     store = context.store(settings)
     adapter = build_adapter(settings)
-    stop = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop = context.stop_on_signals()
     worker = Relay(store, adapter, settings)
     console = Console(stderr=True)
     console.print(f"relay {worker.owner} on {adapter.source}: {'drain' if once else 'running'}")

@@ -2,9 +2,6 @@
 
 from __future__ import annotations
 
-import signal
-import threading
-from types import FrameType
 from typing import Annotated
 
 import typer
@@ -41,13 +38,7 @@ def sync(
     worker = SyncWorker(store, adapter, settings)
     pusher = Channel(store, settings, adapter=adapter) if channel else None
     console = Console(stderr=True)
-    stop = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
+    stop = context.stop_on_signals()
     try:
         while True:
             report = worker.poll_once()

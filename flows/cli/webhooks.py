@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import signal
 import threading
-from types import FrameType
 from typing import Annotated
 
 import typer
@@ -19,17 +17,6 @@ webhooks_app = typer.Typer(
     help="Webhook inbox: process, replay, purge, count.", no_args_is_help=True
 )
 app.add_typer(webhooks_app, name="webhooks")
-
-
-def _stop_on_signals() -> threading.Event:
-    stop = threading.Event()
-
-    def _stop(signum: int, _frame: FrameType | None) -> None:
-        stop.set()
-
-    signal.signal(signal.SIGTERM, _stop)
-    signal.signal(signal.SIGINT, _stop)
-    return stop
 
 
 def _drain(ctx: typer.Context, *, cause: str, channel: bool) -> None:
@@ -89,7 +76,7 @@ def worker(
     settings = context.ingestion_settings(ctx)
     store = context.store(settings)
     adapter = build_adapter(settings)
-    stop = _stop_on_signals()
+    stop = context.stop_on_signals()
     threads = [threading.Thread(target=InboxWorker(store, adapter, settings).run, args=(stop,))]
     pusher = Channel(store, settings, adapter=adapter) if channel else None
     if pusher is not None:

@@ -31,6 +31,7 @@ from ingestion.cases.refresh import pull_updates
 from ingestion.cases.report import CaseOutcome, LearningReport
 from ingestion.cases.summariser import Summariser, build_summariser
 from ingestion.cases.tags import Encoder, Tagger, Vocabulary
+from ingestion.clock import utcnow
 from ingestion.schema import CaseSummary, Ticket
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
@@ -66,10 +67,6 @@ class _Plan:
     retract: list[CaseOutcome] = field(default_factory=list)
 
 
-def _utcnow() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
-
-
 def learn(
     store: Store,
     adapter: TicketingAdapter | None,
@@ -79,7 +76,7 @@ def learn(
     since: dt.datetime | None = None,
     summariser: Summariser | None = None,
     encoder: Encoder | None = None,
-    clock: Clock = _utcnow,
+    clock: Clock = utcnow,
     progress: Progress | None = None,
     refresh: bool = False,
     live_status: Mapping[int, str] | None = None,
