@@ -1,8 +1,14 @@
-"""caseloop's ingestion side: escalations in, tickets out, through a transactional outbox.
+"""caseloop's ingestion side: escalations in, tickets out, ticket updates back.
+
+Escalations go out through a transactional outbox (`escalate`, `Relay`); ticket updates come back
+by webhook (`InboxWorker`) or polling (`SyncWorker`) into one applier (`apply_snapshot`), and agent
+replies reach the orchestrator through the `Channel` (push) or `list_messages` (pull).
 
 The public API is re-exported here; implementation lives in one module per concept.
 """
 
+from ingestion.applier import ApplyResult, apply_snapshot
+from ingestion.channel import Channel, list_messages
 from ingestion.errors import (
     CaseloopIngestionError,
     IdempotencyConflict,
@@ -22,15 +28,21 @@ from ingestion.escalations import (
     get_escalation,
     parse_escalation,
 )
+from ingestion.inbox import InboxReport, InboxWorker
 from ingestion.relay import Relay, RelayReport
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store, open_store
+from ingestion.sync import SyncReport, SyncWorker
 
 __all__ = [
+    "ApplyResult",
     "CaseloopIngestionError",
+    "Channel",
     "EscalationRequest",
     "EscalationView",
     "IdempotencyConflict",
+    "InboxReport",
+    "InboxWorker",
     "IngestionSettings",
     "InvalidEscalation",
     "NotFound",
@@ -39,12 +51,16 @@ __all__ = [
     "RelayReport",
     "Store",
     "StoreError",
+    "SyncReport",
+    "SyncWorker",
     "TicketingError",
     "TicketingRejected",
     "TicketingUnavailable",
+    "apply_snapshot",
     "escalate",
     "escalation_key",
     "get_escalation",
+    "list_messages",
     "open_store",
     "parse_escalation",
 ]

@@ -5,10 +5,14 @@ from __future__ import annotations
 import ingestion
 
 EXPECTED = [
+    "ApplyResult",
     "CaseloopIngestionError",
+    "Channel",
     "EscalationRequest",
     "EscalationView",
     "IdempotencyConflict",
+    "InboxReport",
+    "InboxWorker",
     "IngestionSettings",
     "InvalidEscalation",
     "NotFound",
@@ -17,12 +21,16 @@ EXPECTED = [
     "RelayReport",
     "Store",
     "StoreError",
+    "SyncReport",
+    "SyncWorker",
     "TicketingError",
     "TicketingRejected",
     "TicketingUnavailable",
+    "apply_snapshot",
     "escalate",
     "escalation_key",
     "get_escalation",
+    "list_messages",
     "open_store",
     "parse_escalation",
 ]
