@@ -3,7 +3,8 @@
 - data: `load_dataset` reads the JSON Lines format (`cases.jsonl`, `queries.jsonl`, see
   `docs/evaluation.md`); converters write it from BANKING77, Bitext, SemEval-2016 and the store;
 - retrieval quality: `evaluate_retrieval` (MAP, MRR, P@k, Recall@k, nDCG@10 via ranx);
-- escalation drop: `escalation_replay` (time-ordered, cross-fitted, bootstrap intervals);
+- escalation drop: `escalation_replay` (time-ordered, cross-fitted, bootstrap intervals) and
+  `escalation_drop` (two periods of live conversations, e.g. the demo's first and last day);
 - online metrics: `online_metrics` from the operational store; reports: `write_report`.
 
 Imports `retrieval` through its public API and reads the store with SQLAlchemy Core; never
@@ -25,6 +26,7 @@ from evaluation.dataset import (
     load_queries,
     write_dataset,
 )
+from evaluation.drop import Drop, escalation_drop
 from evaluation.errors import ConversionError, DataError, EvaluationError, ReplayError
 from evaluation.escalation import EscalationReport, escalation_replay
 from evaluation.gaps import ContentGap, content_gaps
@@ -40,6 +42,7 @@ __all__ = [
     "ConversionError",
     "DataError",
     "Dataset",
+    "Drop",
     "EscalationReport",
     "Estimate",
     "EvaluationError",
@@ -56,6 +59,7 @@ __all__ = [
     "convert_bitext",
     "convert_semeval",
     "convert_store",
+    "escalation_drop",
     "escalation_replay",
     "evaluate_retrieval",
     "load_cases",

@@ -9,7 +9,7 @@ import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from flows.demo.drop import Drop
+from evaluation.drop import Drop
 from flows.demo.ledger import DayStats
 
 REASONS = ("no_evidence", "low_confidence", "conflict")

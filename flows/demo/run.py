@@ -16,8 +16,8 @@ from typing import Any
 
 from rich.console import Console
 
+from evaluation.drop import Drop, escalation_drop
 from flows.demo import display
-from flows.demo.drop import Drop, escalation_drop
 from flows.demo.errors import InvariantBroken
 from flows.demo.ledger import DayStats
 from flows.demo.report import RunFacts, write_report

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 
 from evaluation.bootstrap import bootstrap_ratios, ratio
+from evaluation.drop import escalation_drop
 from evaluation.errors import ReplayError
 
 
@@ -43,3 +44,16 @@ def test_undefined_ratios_and_mismatched_lengths() -> None:
         bootstrap_ratios({"a": ratio(np.ones(3, dtype=bool)), "b": ratio(np.ones(4, dtype=bool))})
     with pytest.raises(ReplayError):
         ratio(np.ones(3, dtype=bool), np.ones(2, dtype=bool))
+
+
+def test_drop_and_its_interval() -> None:
+    first = [True] * 40
+    last = [True] * 10 + [False] * 30
+    drop = escalation_drop(first, last, resamples=1000)
+    assert drop.first_rate == 1.0
+    assert drop.last_rate == 0.25
+    assert drop.value == pytest.approx(0.75)
+    assert 0.55 < drop.low < 0.75 < drop.high < 0.9
+    no_change = escalation_drop([True, False] * 10, [True, False] * 10)
+    assert no_change.value == 0.0
+    assert no_change.low < 0 < no_change.high

@@ -11,11 +11,11 @@ import evaluation
 def test_all_is_sorted_and_pinned() -> None:
     assert evaluation.__all__ == sorted(evaluation.__all__)
     assert set(evaluation.__all__) == {
-        "Case", "ContentGap", "ConversionError", "DataError", "Dataset", "EscalationReport",
+        "Case", "ContentGap", "ConversionError", "DataError", "Dataset", "Drop", "EscalationReport",
         "Estimate", "EvaluationError", "OnlineReport", "Query", "RankingScores", "ReplayError",
         "ReplayStep", "RetrievalReport", "SplitPlan", "bootstrap_ratios", "content_gaps",
         "convert_banking77", "convert_bitext", "convert_semeval", "convert_store",
-        "escalation_replay", "evaluate_retrieval", "load_cases", "load_dataset", "load_queries",
+        "escalation_drop", "escalation_replay", "evaluate_retrieval", "load_cases", "load_dataset", "load_queries",
         "official_map", "online_metrics", "ranking_scores", "replay", "write_dataset",
         "write_report",
     }  # fmt: skip

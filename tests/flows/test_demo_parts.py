@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from flows.demo.drop import escalation_drop
+from evaluation.drop import escalation_drop
 from flows.demo.errors import DemoError, PortInUse
 from flows.demo.ledger import Ledger, Outcome
 from flows.demo.report import RunFacts, write_report
@@ -64,19 +64,6 @@ def test_a_broken_sample_line_is_refused_with_its_number_and_field(tmp_path: Pat
         handle.write(json.dumps(good) + "\n" + json.dumps(bad) + "\n")
     with pytest.raises(DemoError, match=r"line 2: split: "):
         load_sample(path)
-
-
-def test_drop_and_its_interval() -> None:
-    first = [True] * 40
-    last = [True] * 10 + [False] * 30
-    drop = escalation_drop(first, last, resamples=1000)
-    assert drop.first_rate == 1.0
-    assert drop.last_rate == 0.25
-    assert drop.value == pytest.approx(0.75)
-    assert 0.55 < drop.low < 0.75 < drop.high < 0.9
-    no_change = escalation_drop([True, False] * 10, [True, False] * 10)
-    assert no_change.value == 0.0
-    assert no_change.low < 0 < no_change.high
 
 
 def _outcome(sid: str, day: int, action: str, **extra: object) -> Outcome:

@@ -1,7 +1,10 @@
-"""The escalation drop from the first simulated day to the last, with a bootstrap interval.
+"""The escalation drop between two periods (e.g. the first and the last day), with an interval.
 
-Definition: drop = 1 − (escalation rate on the last day) / (escalation rate on the first day).
-The interval resamples the conversations of each of the two days independently, with
+Unlike `bootstrap_ratios`, which resamples one set of queries, the two periods here are two
+independent samples of conversations.
+
+Definition: drop = 1 − (escalation rate in the later period) / (rate in the earlier period).
+The interval resamples the conversations of each of the two periods independently, with
 replacement, and reads the 2.5th and 97.5th percentiles of the drop (percentile bootstrap). Both
 days are small samples, so the interval is wide on purpose: it says how much a different draw of
 customers could move the figure.
@@ -11,6 +14,8 @@ from __future__ import annotations
 
 import random
 from dataclasses import dataclass
+
+from evaluation.errors import ReplayError
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,9 +39,9 @@ def escalation_drop(
     confidence: float = 0.95,
     seed: int = 7,
 ) -> Drop:
-    """``first``/``last``: one flag per conversation of that day, True when it escalated."""
+    """``first``/``last``: one flag per conversation of that period, True when it escalated."""
     if not first or not last:
-        raise ValueError("both days need at least one conversation")
+        raise ReplayError("both periods need at least one conversation")
     rng = random.Random(seed)
     draws = sorted(_drop(_resample(first, rng), _resample(last, rng)) for _ in range(resamples))
     tail = (1.0 - confidence) / 2
@@ -63,5 +68,5 @@ def _rate(flags: list[bool]) -> float:
 
 def _drop(first: list[bool], last: list[bool]) -> float:
     base = _rate(first)
-    # A resampled first day without a single escalation has nothing to drop from.
+    # A resampled first period without a single escalation has nothing to drop from.
     return 1.0 - _rate(last) / base if base else 0.0
