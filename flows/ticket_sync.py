@@ -32,6 +32,7 @@ from ingestion.cases import drift as checks
 from ingestion.cases.runs import finish_run, start_run
 from ingestion.schema import Ticket
 from ingestion.settings import IngestionSettings
+from ingestion.status import FINAL_STATUSES
 
 FLOW_NAME = "ticket_sync"
 
@@ -162,7 +163,7 @@ def _watched(store: Any, source: str) -> list[int]:
     """Mirrored tickets whose state can still drift (not closed, not deleted)."""
     with store.transaction() as tx:
         query = select(Ticket.id).where(
-            Ticket.source == source, Ticket.status.not_in(("closed", "deleted"))
+            Ticket.source == source, Ticket.status.not_in(FINAL_STATUSES)
         )
         return list(tx.scalars(query.order_by(Ticket.id)))
 

@@ -1,11 +1,14 @@
 """The one update applier: a ticket snapshot in, mirror rows, events and outgoing messages out.
 
 Webhooks (through the inbox worker), polling (the sync worker) and replays all call
-`apply_snapshot` (or `apply_in` inside a transaction they own). Its effects on a ticket are:
+`apply_snapshot` (or `apply_in` inside a transaction they own); the relay calls `record_delivery`
+for the tickets it opens or adopts and the notes it writes, and the note writers call
+`record_own_note`. Nothing else writes ticket state. Its effects on a ticket are:
 
 * the status, moved only by a snapshot newer than the stored one (`ingestion.status.decide`),
   with a ``ticket_events`` row for every transition, whatever caused it;
-* each comment mirrored once (``ticket_comments`` is unique per ticket and comment id);
+* each comment mirrored once (``ticket_comments`` is unique per ticket and comment id); the notes
+  caseloop writes itself are mirrored as the bot's (``author_role=bot``, internal) when written;
 * each comment that the system explicitly marks customer-visible *and* an agent wrote becomes an
   outgoing message with a stable id (UUIDv5 of source, ticket and comment) and the next ``seq``
   of its session, in the same transaction as the comment row. Anything else (internal notes,
@@ -30,11 +33,11 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.orm import Session
 
-from ingestion.channel import enqueue_bot_note
+from ingestion import outbox
 from ingestion.errors import StoreError
 from ingestion.schema import OutgoingMessage, Ticket, TicketComment, TicketEvent
 from ingestion.settings import IngestionSettings
-from ingestion.status import Transition, decide, is_expected
+from ingestion.status import Transition, decide, is_expected, opened
 from ingestion.store import Store
 from ingestion.ticketing import RemoteComment, RemoteTicket
 
@@ -57,6 +60,16 @@ class ApplyResult:
     stale: bool = False  # older than (or equal to) the stored version: status left alone
     comments_mirrored: int = 0
     messages: tuple[str, ...] = ()  # ids of the outgoing messages created
+
+
+@dataclass(frozen=True, slots=True)
+class Opening:
+    """What caseloop knows of a conversation's ticket before the ticketing system tells more."""
+
+    session_id: str
+    tenant: str
+    customer_name: str | None = None
+    customer_email: str | None = None
 
 
 def message_id(source: str, ticket_external_id: str, comment_external_id: str) -> str:
@@ -118,11 +131,7 @@ def apply_in(
 ) -> ApplyResult:
     """Apply one snapshot inside ``session`` (the caller's transaction: cursor, inbox row…)."""
     now = now or dt.datetime.now(dt.UTC)
-    ticket = session.scalars(
-        select(Ticket)
-        .where(Ticket.source == source, Ticket.external_id == remote.id)
-        .with_for_update()
-    ).one_or_none()
+    ticket = _mirror_row(session, source, remote.id)
     if ticket is None:
         return ApplyResult(known=False)
     transition, newer = _apply_status(session, ticket, remote, cause=cause, now=now)
@@ -135,6 +144,119 @@ def apply_in(
         stale=not newer,
         comments_mirrored=mirrored,
         messages=tuple(messages),
+    )
+
+
+def record_delivery(
+    session: Session,
+    source: str,
+    external_id: str,
+    *,
+    opening: Opening,
+    snapshot: RemoteTicket | None,
+    notes: Iterable[RemoteComment] = (),
+    settings: IngestionSettings,
+    now: dt.datetime,
+) -> Ticket:
+    """Record what the relay delivered, in the caller's transaction; the mirror row.
+
+    A ticket the mirror does not know yet gets its row and its first event (``None`` → status);
+    the ``snapshot`` the ticketing system answered with is then applied like any other (cause
+    ``relay``), and ``notes`` (the relay's own) are mirrored as the bot's.
+    """
+    ticket = _mirror_row(session, source, external_id)
+    if ticket is None:
+        ticket = _open(session, source, external_id, opening, snapshot, now)
+    if snapshot is not None:
+        apply_in(session, source, snapshot, cause="relay", settings=settings, now=now)
+    for note in notes:
+        record_own_note(session, ticket.id, note, now=now)
+    return ticket
+
+
+def record_own_note(
+    session: Session, ticket_row: int, comment: RemoteComment, *, now: dt.datetime
+) -> None:
+    """Mirror a note caseloop wrote as the bot's internal comment (never forwarded).
+
+    When a webhook mirrored the comment first, its author is corrected to the bot.
+    """
+    row = session.scalars(
+        select(TicketComment).where(
+            TicketComment.ticket_id == ticket_row, TicketComment.external_id == comment.id
+        )
+    ).one_or_none()
+    if row is not None:
+        row.author_role = "bot"
+        return
+    session.add(
+        TicketComment(
+            ticket_id=ticket_row,
+            external_id=comment.id[:100],
+            author="caseloop",
+            author_role="bot",
+            visibility="internal",
+            body=comment.body,
+            created_at=comment.created_at or now,
+            mirrored_at=now,
+        )
+    )
+
+
+def _mirror_row(session: Session, source: str, external_id: str) -> Ticket | None:
+    return session.scalars(
+        select(Ticket)
+        .where(Ticket.source == source, Ticket.external_id == external_id)
+        .with_for_update()
+    ).one_or_none()
+
+
+def _open(
+    session: Session,
+    source: str,
+    external_id: str,
+    opening: Opening,
+    snapshot: RemoteTicket | None,
+    now: dt.datetime,
+) -> Ticket:
+    first = opened(snapshot.status if snapshot else None)
+    ticket = Ticket(
+        source=source,
+        external_id=external_id,
+        session_id=opening.session_id,
+        tenant=opening.tenant,
+        url=snapshot.url if snapshot else None,
+        title=snapshot.title[:500] if snapshot else None,
+        status=first.to_status,
+        raw_status=snapshot.raw_status[:50] if snapshot else None,
+        customer_name=opening.customer_name,
+        customer_email=opening.customer_email,
+        created_at=now,
+    )
+    session.add(ticket)
+    session.flush()
+    _record_event(session, ticket, first, cause="relay", occurred_at=now, now=now)
+    return ticket
+
+
+def _record_event(
+    session: Session,
+    ticket: Ticket,
+    transition: Transition,
+    *,
+    cause: str,
+    occurred_at: dt.datetime | None,
+    now: dt.datetime,
+) -> None:
+    session.add(
+        TicketEvent(
+            ticket_id=ticket.id,
+            from_status=transition.from_status,
+            to_status=transition.to_status,
+            cause=cause[:40],
+            occurred_at=occurred_at,
+            recorded_at=now,
+        )
     )
 
 
@@ -154,16 +276,7 @@ def _apply_status(
     if transition is None:
         return None, True
     ticket.status = transition.to_status
-    session.add(
-        TicketEvent(
-            ticket_id=ticket.id,
-            from_status=transition.from_status,
-            to_status=transition.to_status,
-            cause=cause[:40],
-            occurred_at=remote.updated_at,
-            recorded_at=now,
-        )
-    )
+    _record_event(session, ticket, transition, cause=cause, occurred_at=remote.updated_at, now=now)
     if not is_expected(transition.from_status, transition.to_status):
         log.warning(
             "ticket %s:%s moved %s → %s (unusual, applied: the ticketing system is the truth)",
@@ -249,5 +362,12 @@ def _add_message(
         )
     )
     if settings.bot_note_after_forward:
-        enqueue_bot_note(session, ticket, identifier, seq, now)
+        outbox.enqueue(
+            session,
+            topic=outbox.TOPIC_BOT_NOTE,
+            aggregate_id=f"note:{ticket.source}:{ticket.external_id}",  # never holds back an escalation
+            idempotency_key=str(uuid.uuid5(uuid.NAMESPACE_URL, f"caseloop-note:{identifier}")),
+            payload={"message_id": identifier, "seq": seq, "ticket_row": ticket.id},
+            now=now,
+        )
     return identifier

@@ -31,20 +31,20 @@ from dataclasses import asdict, dataclass
 
 import httpx
 from sqlalchemy import Select, exists, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy.orm import aliased
 
 from ingestion import outbox
+from ingestion.applier import record_own_note
 from ingestion.clock import utcnow
 from ingestion.errors import NotFound, TicketingRejected, TicketingUnavailable
-from ingestion.outbox import RetryPolicy
-from ingestion.schema import OutboxRow, OutgoingMessage, Ticket, TicketComment
+from ingestion.outbox import TOPIC_BOT_NOTE, RetryPolicy
+from ingestion.schema import OutgoingMessage, Ticket, TicketComment
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
 from ingestion.ticketing import TicketingAdapter
 from ingestion.webhooks import signed_headers
 
 log = logging.getLogger(__name__)
-TOPIC_BOT_NOTE = "ticket.bot_note"
 NOTE_MARKER = "caseloop-forwarded-message:"
 _RETRYABLE_4XX = frozenset({408, 409, 425, 429})
 
@@ -114,24 +114,6 @@ def list_messages(
             .limit(limit)
         ).all()
         return [_message(row, source, ticket_id) for row, source, ticket_id in rows]
-
-
-def enqueue_bot_note(
-    session: Session, ticket: Ticket, message_id: str, seq: int, now: dt.datetime
-) -> None:
-    """Queue the internal "forwarded" note for one message (in the applier's transaction)."""
-    session.add(
-        OutboxRow(
-            topic=TOPIC_BOT_NOTE,
-            aggregate_id=f"note:{ticket.source}:{ticket.external_id}"[:200],
-            idempotency_key=str(uuid.uuid5(uuid.NAMESPACE_URL, f"caseloop-note:{message_id}")),
-            payload={"message_id": message_id, "seq": seq, "ticket_row": ticket.id},
-            state="pending",
-            attempts=0,
-            next_attempt_at=now,
-            created_at=now,
-        )
-    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -286,13 +268,15 @@ class Channel:
         try:
             if external_id is None:
                 raise TicketingRejected("the ticket's mirror row is gone")
-            if item.attempts > 1 and any(
-                tag in c.body for c in self.adapter.get_ticket(external_id).comments
-            ):
-                comment_id = None  # an earlier attempt wrote it
+            earlier = None
+            if item.attempts > 1:  # an earlier attempt may have written it before failing
+                comments = self.adapter.get_ticket(external_id).comments
+                earlier = next((c for c in comments if tag in c.body), None)
+            if earlier is not None:
+                comment = earlier
             else:
                 text = f"Forwarded to the customer's chat as message #{item.payload['seq']}.\n{tag}"
-                comment_id = self.adapter.add_comment(external_id, text, public=False).id
+                comment = self.adapter.add_comment(external_id, text, public=False)
         except (TicketingUnavailable, TicketingRejected) as exc:
             with self.store.transaction() as session:
                 outbox.fail(
@@ -308,8 +292,8 @@ class Channel:
             return 0
         with self.store.transaction() as session:
             outbox.complete(session, item, now=self.clock())
-            if comment_id is not None and ticket is not None:
-                _mirror_bot_note(session, ticket.id, comment_id, tag, self.clock())
+            if comment is not None and ticket is not None:
+                record_own_note(session, ticket.id, comment, now=self.clock())
         return 1
 
     def run_once(self) -> PushReport:
@@ -323,29 +307,6 @@ class Channel:
             report = self.run_once()
             if report.delivered + report.retrying + report.dead + report.notes == 0:
                 stop.wait(interval or self.settings.relay_poll_interval)
-
-
-def _mirror_bot_note(
-    session: Session, ticket_row: int, comment_id: str, body: str, now: dt.datetime
-) -> None:
-    exists_already = session.scalar(
-        select(TicketComment.id).where(
-            TicketComment.ticket_id == ticket_row, TicketComment.external_id == comment_id
-        )
-    )
-    if exists_already is None:
-        session.add(
-            TicketComment(
-                ticket_id=ticket_row,
-                external_id=comment_id,
-                author="caseloop",
-                author_role="bot",
-                visibility="internal",
-                body=body,
-                created_at=now,
-                mirrored_at=now,
-            )
-        )
 
 
 def _retry_after(value: str | None) -> float | None:

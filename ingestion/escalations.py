@@ -26,18 +26,16 @@ from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
+from ingestion import outbox
 from ingestion.clock import utcnow
 from ingestion.errors import IdempotencyConflict, InvalidEscalation, NotFound, StoreError
-from ingestion.schema import Escalation, OutboxRow, Ticket
+from ingestion.schema import Escalation, Ticket
 from ingestion.settings import IngestionSettings
+from ingestion.status import OPEN_STATUSES
 from ingestion.store import Store
 
 #: Namespace of the idempotency keys (a fixed, project-specific UUID: never change it).
 ESCALATION_NAMESPACE = uuid.UUID("6f1d3c52-5a43-4c4e-9a51-0c6d2f4b7e10")
-#: Mirror statuses under which a conversation's ticket counts as open.
-OPEN_STATUSES = ("open", "escalated", "reopened")
-TOPIC_CREATE = "ticket.create"
-TOPIC_NOTE = "ticket.note"
 
 Reason = Literal["no_evidence", "conflict", "low_confidence", "missing_entitlement"]
 
@@ -275,25 +273,15 @@ def _insert(
         created_at=now,
     )
     tx.add(row)
-    job = {"escalation_id": row.id, "previous_escalation_id": previous}
-    topic = TOPIC_NOTE if is_update else TOPIC_CREATE
-    tx.add(_job(topic, request.session_id, row.id, job, now))
-    return row
-
-
-def _job(
-    topic: str, aggregate: str, key: str, payload: dict[str, Any], now: dt.datetime
-) -> OutboxRow:
-    return OutboxRow(
-        topic=topic,
-        aggregate_id=aggregate,
-        idempotency_key=key,
-        payload=payload,
-        state="pending",
-        attempts=0,
-        next_attempt_at=now,
-        created_at=now,
+    outbox.enqueue(
+        tx,
+        topic=outbox.TOPIC_NOTE if is_update else outbox.TOPIC_CREATE,
+        aggregate_id=request.session_id,
+        idempotency_key=row.id,
+        payload={"escalation_id": row.id, "previous_escalation_id": previous},
+        now=now,
     )
+    return row
 
 
 def _latest_in_conversation(tx: Session, session_id: str) -> str | None:

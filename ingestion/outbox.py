@@ -1,6 +1,8 @@
 """The transactional outbox: claiming work with leases, retrying, dead-lettering, re-driving.
 
-Rows are written by `ingestion.escalations.escalate` in the same transaction as the escalation.
+Rows are written with `enqueue` inside the transaction of the change that asks for them:
+`ingestion.escalations.escalate` (topics `TOPIC_CREATE`, `TOPIC_NOTE`) and the update applier
+(`TOPIC_BOT_NOTE`, the optional "forwarded" note).
 A relay *claims* rows by giving them a lease (``lease_owner``, ``lease_expires_at``) and counting
 the attempt; a row whose lease has expired (its relay was killed) is claimable again.
 
@@ -34,6 +36,39 @@ from ingestion.settings import IngestionSettings
 from ingestion.store import Store
 
 Outcome = Literal["retry", "dead"]
+#: Open a ticket for an escalation (the relay).
+TOPIC_CREATE = "ticket.create"
+#: Add an escalation's update as a note on the conversation's open ticket (the relay).
+TOPIC_NOTE = "ticket.note"
+#: Note on the ticket that an agent's reply was forwarded (the message pusher).
+TOPIC_BOT_NOTE = "ticket.bot_note"
+
+
+def enqueue(
+    tx: Session,
+    *,
+    topic: str,
+    aggregate_id: str,
+    idempotency_key: str,
+    payload: dict[str, Any],
+    now: dt.datetime,
+) -> OutboxRow:
+    """Add a pending row in the caller's transaction (it commits with the change that wants it).
+
+    Rows of one ``aggregate_id`` are delivered in the order they were added.
+    """
+    row = OutboxRow(
+        topic=topic,
+        aggregate_id=aggregate_id[:200],
+        idempotency_key=idempotency_key,
+        payload=payload,
+        state="pending",
+        attempts=0,
+        next_attempt_at=now,
+        created_at=now,
+    )
+    tx.add(row)
+    return row
 
 
 @dataclass(frozen=True, slots=True)

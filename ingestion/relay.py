@@ -11,8 +11,10 @@ For each claimed row (see `ingestion.outbox`) the relay decides between three ac
 * otherwise create the ticket (with the idempotency key for systems that honour it).
 
 Notes carry a marker naming their escalation; a retried note first checks that the marker is not
-already on the ticket, so relay crashes do not duplicate notes. The mirror row, the escalation's
-state and the outbox row are then written in one transaction.
+already on the ticket, so relay crashes do not duplicate notes. What was delivered is recorded
+through the update applier (`ingestion.applier.record_delivery`: the mirror row, its first event,
+the snapshot the system answered with, the relay's own note as the bot's) in one transaction with
+the escalation's state and the outbox row.
 
 Clock, sleep and randomness are injectable: tests fast-forward time and never really wait.
 """
@@ -34,29 +36,21 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from ingestion import outbox
+from ingestion.applier import Opening, record_delivery, write_with_retry
 from ingestion.clock import utcnow
 from ingestion.errors import TicketingRejected, TicketingUnavailable
-from ingestion.escalations import OPEN_STATUSES, TOPIC_CREATE, TOPIC_NOTE, EscalationRequest
-from ingestion.outbox import OutboxItem, RetryPolicy
-from ingestion.schema import Escalation, Ticket, TicketEvent
+from ingestion.escalations import EscalationRequest
+from ingestion.outbox import TOPIC_CREATE, TOPIC_NOTE, OutboxItem, RetryPolicy
+from ingestion.schema import Escalation, Ticket
 from ingestion.settings import IngestionSettings
+from ingestion.status import OPEN_STATUSES, mirror_status
 from ingestion.store import Store
 from ingestion.ticket_body import marker, note_text, ticket_body, ticket_title
-from ingestion.ticketing import NewTicket, TicketingAdapter, TicketStatus
+from ingestion.ticketing import NewTicket, RemoteComment, RemoteTicket, TicketingAdapter
 
 log = logging.getLogger(__name__)
 
 TOPICS = (TOPIC_CREATE, TOPIC_NOTE)
-#: Canonical remote status → mirror status (see `ingestion.schema.Ticket.status`).
-MIRROR_STATUS: dict[TicketStatus, str] = {
-    "open": "escalated",
-    "pending": "escalated",
-    "reopened": "reopened",
-    "resolved": "resolved",
-    "closed": "closed",
-    "duplicate": "closed",
-    "deleted": "deleted",
-}
 
 
 class _RowVanished(Exception):
@@ -90,10 +84,11 @@ class _Context:
 @dataclass(frozen=True, slots=True)
 class _Delivered:
     external_id: str
-    url: str | None = None
-    title: str | None = None
-    status: TicketStatus | None = None  # None: a note on a ticket whose status we did not read
-    raw_status: str | None = None
+    snapshot: RemoteTicket | None = None  # None: a ticket whose state we did not read
+    notes: tuple[RemoteComment, ...] = ()  # the notes this delivery wrote
+
+    def with_note(self, note: RemoteComment) -> _Delivered:
+        return _Delivered(self.external_id, self.snapshot, (note,))
 
 
 class Relay:
@@ -224,21 +219,18 @@ class Relay:
             if not context.open_ticket_linked and item.attempts > 1:
                 # A webhook mirrored the ticket this row's lost attempt created: adopt it.
                 return _Delivered(context.open_ticket)
-            return self._note(item, context, context.open_ticket)
+            return self._note(item, context, _Delivered(context.open_ticket))
         may_exist = item.attempts > 1 or context.has_history
         if may_exist and self.adapter.capabilities.find_by_conversation:
             remote = self.adapter.find_by_conversation(context.request.session_id)
             if remote is not None:
-                found = _Delivered(
-                    remote.id, remote.url, remote.title, remote.status, remote.raw_status
-                )
+                found = _Delivered(remote.id, remote)
                 if remote.id not in context.known_tickets and item.attempts > 1:
                     # This row's own earlier attempt created it (500 after commit, timeout,
                     # crash): adopt it whatever its status, an agent may already have closed it.
                     return found
-                if MIRROR_STATUS[remote.status] in OPEN_STATUSES:
-                    self._note(item, context, remote.id)
-                    return found
+                if mirror_status(remote.status) in OPEN_STATUSES:
+                    return self._note(item, context, found)
         return self._create(item, context)
 
     def _create(self, item: OutboxItem, context: _Context) -> _Delivered:
@@ -255,61 +247,46 @@ class Relay:
                 payload={"escalation_id": item.idempotency_key, **request.canonical()},
             )
         )
-        return _Delivered(remote.id, remote.url, remote.title, remote.status, remote.raw_status)
+        return _Delivered(remote.id, remote)
 
-    def _note(self, item: OutboxItem, context: _Context, ticket_id: str) -> _Delivered:
+    def _note(self, item: OutboxItem, context: _Context, target: _Delivered) -> _Delivered:
         tag = marker(item.idempotency_key)
         if item.attempts > 1:  # an earlier attempt may have added it before failing
-            ticket = self.adapter.get_ticket(ticket_id)
-            if any(tag in comment.body for comment in ticket.comments):
-                return _Delivered(ticket_id)
+            ticket = self.adapter.get_ticket(target.external_id)
+            earlier = next((c for c in ticket.comments if tag in c.body), None)
+            if earlier is not None:
+                return target.with_note(earlier)
         body = note_text(context.request, context.previous, item.idempotency_key)
-        self.adapter.add_comment(ticket_id, body, public=False)
-        return _Delivered(ticket_id)
+        return target.with_note(self.adapter.add_comment(target.external_id, body, public=False))
 
     def _record(self, item: OutboxItem, context: _Context, delivered: _Delivered) -> None:
-        now = self.clock()
-        with self.store.transaction() as tx:
-            ticket = self._mirror(tx, context, delivered, now)
+        request = context.request
+        opening = Opening(
+            session_id=request.session_id,
+            tenant=request.tenant or "default",
+            customer_name=request.customer.name,
+            customer_email=request.customer.email,
+        )
+
+        def work(tx: Session) -> None:
+            now = self.clock()
+            ticket = record_delivery(
+                tx,
+                self.adapter.source,
+                delivered.external_id,
+                opening=opening,
+                snapshot=delivered.snapshot,
+                notes=delivered.notes,
+                settings=self.settings,
+                now=now,
+            )
             escalation = tx.get(Escalation, item.idempotency_key)
             if escalation is not None:
                 escalation.state, escalation.ticket_id = "delivered", ticket.id
                 escalation.delivered_at, escalation.last_error = now, None
             outbox.complete(tx, item, now=now)
 
-    def _mirror(
-        self, tx: Session, context: _Context, delivered: _Delivered, now: dt.datetime
-    ) -> Ticket:
-        """Insert or refresh the mirror row; every status change is a `TicketEvent`."""
-        ticket = tx.scalars(
-            select(Ticket).where(
-                Ticket.source == self.adapter.source, Ticket.external_id == delivered.external_id
-            )
-        ).first()
-        status = MIRROR_STATUS[delivered.status] if delivered.status else None
-        if ticket is not None:
-            if status is not None and status != ticket.status:
-                tx.add(_event(ticket.id, ticket.status, status, now))
-                ticket.status, ticket.raw_status = status, delivered.raw_status
-            return ticket
-        request = context.request
-        ticket = Ticket(
-            source=self.adapter.source,
-            external_id=delivered.external_id,
-            session_id=request.session_id,
-            tenant=request.tenant or "default",
-            url=delivered.url,
-            title=delivered.title,
-            status=status or "escalated",
-            raw_status=delivered.raw_status,
-            customer_name=request.customer.name,
-            customer_email=request.customer.email,
-            created_at=now,
-        )
-        tx.add(ticket)
-        tx.flush()
-        tx.add(_event(ticket.id, None, ticket.status, now))
-        return ticket
+        write_with_retry(self.store, work, what=f"recording outbox row {item.id}")
 
     def _failed(
         self,
@@ -338,14 +315,3 @@ class Relay:
                     escalation.state = "dead"
         log.warning("outbox row %s: %s (%s)", item.id, error, outcome)
         return RelayReport(retried=1) if outcome == "retry" else RelayReport(dead=1)
-
-
-def _event(ticket_id: int, before: str | None, after: str, now: dt.datetime) -> TicketEvent:
-    return TicketEvent(
-        ticket_id=ticket_id,
-        from_status=before,
-        to_status=after,
-        cause="relay",
-        occurred_at=now,
-        recorded_at=now,
-    )

@@ -9,7 +9,9 @@ Mirror statuses (``tickets.status``)::
                        └──────── reopened ◄───────┘        (any) ──► deleted
 
 ``open`` exists only before the ticket does (the relay writes ``escalated`` when it creates it).
-Adapters report a canonical `TicketStatus`; `mirror_status` maps it without looking at history,
+This module is the only home of the status vocabulary: the mapping, the groups other modules ask
+about (`OPEN_STATUSES`, `RESOLVED_STATUSES`, `FINAL_STATUSES`, `WITHDRAWING`), the ranks and the
+transitions. Adapters report a canonical `TicketStatus`; `mirror_status` maps it without looking at history,
 so that the result of applying a snapshot never depends on what was applied before it (this is
 what makes the applier order-independent). Ticketing systems do not enforce transitions
 (django-helpdesk accepts Closed → Open), so the remote system is the truth: every change is
@@ -43,6 +45,15 @@ _FROM_REMOTE: Final[dict[str, MirrorStatus]] = {
     "duplicate": "closed",
     "deleted": "deleted",
 }
+
+#: A conversation's ticket counts as open (a new escalation becomes a note on it, not a ticket).
+OPEN_STATUSES: Final[tuple[MirrorStatus, ...]] = ("open", "escalated", "reopened")
+#: A ticket agents have answered and finished: what learning learns from.
+RESOLVED_STATUSES: Final[tuple[MirrorStatus, ...]] = ("resolved", "closed")
+#: Where the life cycle ends: the consistency checks stop watching these tickets.
+FINAL_STATUSES: Final[tuple[MirrorStatus, ...]] = ("closed", "deleted")
+#: Remote statuses (canonical or raw) that take a learned case back out of the index.
+WITHDRAWING: Final[tuple[str, ...]] = ("deleted", "duplicate")
 
 #: Tie-break order for equal timestamps: later life-cycle stages win.
 RANK: Final[dict[str, int]] = {
@@ -96,10 +107,15 @@ class SnapshotVersion:
 
 @dataclass(frozen=True, slots=True)
 class Transition:
-    """A status change the applier records in ``ticket_events``."""
+    """A status change the applier records in ``ticket_events`` (``None``: the ticket is new)."""
 
-    from_status: str
+    from_status: str | None
     to_status: MirrorStatus
+
+
+def opened(remote_status: TicketStatus | str | None) -> Transition:
+    """The first transition of a ticket caseloop opened or adopted (unknown status: escalated)."""
+    return Transition(from_status=None, to_status=mirror_status(remote_status or "open"))
 
 
 def decide(

@@ -29,10 +29,9 @@ from flows.demo.ledger import Ledger, Outcome
 from flows.demo.sample import Conversation
 from flows.demo.stack import Stack
 from ingestion.schema import Ticket, WebhookDelivery
+from ingestion.status import OPEN_STATUSES
 
 WAIT_SECONDS = 120.0
-#: Mirror statuses of tickets that agents have not finished.
-OPEN = ("open", "escalated", "reopened")
 #: The simulated calendar: day 1 starts here (times only appear in transcripts).
 FIRST_DAY = dt.datetime(2026, 3, 2, tzinfo=dt.UTC)
 
@@ -166,7 +165,7 @@ class Simulation:
                 .where(WebhookDelivery.state == "pending")
             )
             open_tickets = tx.scalar(
-                select(func.count()).select_from(Ticket).where(Ticket.status.in_(OPEN))
+                select(func.count()).select_from(Ticket).where(Ticket.status.in_(OPEN_STATUSES))
             )
         return bool(pending == 0 and open_tickets == 0)
 

@@ -14,12 +14,12 @@ from collections.abc import Iterable
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
 
-from ingestion.cases.document import RESOLVED, CaseDocumentDraft
+from ingestion.cases.document import CaseDocumentDraft
 from ingestion.cases.tags import Vocabulary, tag_key
 from ingestion.schema import CaseSummary, TagVocabulary, Ticket, TicketComment, TicketEvent
+from ingestion.status import RESOLVED_STATUSES
 
 #: Ticket statuses that withdraw a case immediately.
-WITHDRAWING = ("deleted", "duplicate")
 
 
 def active_summary(session: Session, case_id: str) -> CaseSummary | None:
@@ -90,7 +90,7 @@ def candidate_tickets(session: Session, since: dt.datetime | None) -> list[int]:
     """
     ids: set[int] = set()
     if since is None:
-        ids.update(session.scalars(select(Ticket.id).where(Ticket.status.in_(RESOLVED))))
+        ids.update(session.scalars(select(Ticket.id).where(Ticket.status.in_(RESOLVED_STATUSES))))
     else:
         ids.update(
             session.scalars(select(TicketEvent.ticket_id).where(TicketEvent.recorded_at >= since))
@@ -108,13 +108,15 @@ def candidate_tickets(session: Session, since: dt.datetime | None) -> list[int]:
     )
     has_active = exists().where(CaseSummary.ticket_id == Ticket.id, CaseSummary.state == "active")
     ids.update(
-        session.scalars(select(Ticket.id).where(Ticket.status.in_(RESOLVED), answered, ~has_active))
+        session.scalars(
+            select(Ticket.id).where(Ticket.status.in_(RESOLVED_STATUSES), answered, ~has_active)
+        )
     )
     stale = select(CaseSummary.ticket_id).join(Ticket, Ticket.id == CaseSummary.ticket_id)
     stale = stale.where(
         CaseSummary.state == "active",
         or_(
-            ~Ticket.status.in_(RESOLVED),
+            ~Ticket.status.in_(RESOLVED_STATUSES),
             CaseSummary.indexed_hash.is_(None),
             CaseSummary.indexed_hash != CaseSummary.content_hash,
         ),

@@ -21,8 +21,8 @@ from sqlalchemy.orm import Session
 
 from ingestion.cases.redact import Redactor
 from ingestion.schema import Escalation, Ticket, TicketComment, TicketEvent
+from ingestion.status import RESOLVED_STATUSES
 
-RESOLVED = ("resolved", "closed")
 #: How many of the last customer-visible agent comments make up the resolution.
 RESOLUTION_COMMENTS = 3
 
@@ -234,7 +234,7 @@ def _is_reply(comment: TicketComment) -> bool:
 def _resolved_at(session: Session, ticket: Ticket) -> dt.datetime | None:
     query = (
         select(TicketEvent)
-        .where(TicketEvent.ticket_id == ticket.id, TicketEvent.to_status.in_(RESOLVED))
+        .where(TicketEvent.ticket_id == ticket.id, TicketEvent.to_status.in_(RESOLVED_STATUSES))
         .order_by(TicketEvent.recorded_at.desc(), TicketEvent.id.desc())
         .limit(1)
     )

@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 
 from ingestion.schema import Escalation, OutboxRow, Ticket
-from ingestion.status import mirror_status
+from ingestion.status import OPEN_STATUSES, mirror_status
 from ingestion.store import Store
 from ingestion.ticketing import TicketingAdapter
 
-OPEN = ("escalated", "reopened")
 NOTE_TITLE = "Conversation update from the chatbot"
 
 
@@ -40,7 +39,7 @@ class Drift:
 def open_tickets(store: Store, source: str) -> list[int]:
     """Mirror ids of this source's tickets that are still open."""
     with store.transaction() as tx:
-        query = select(Ticket.id).where(Ticket.source == source, Ticket.status.in_(OPEN))
+        query = select(Ticket.id).where(Ticket.source == source, Ticket.status.in_(OPEN_STATUSES))
         return list(tx.scalars(query.order_by(Ticket.id)))
 
 

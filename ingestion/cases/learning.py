@@ -16,7 +16,6 @@ from typing import Any, Protocol
 
 from ingestion.cases import catalogue
 from ingestion.cases.document import (
-    RESOLVED,
     CaseDocumentDraft,
     CaseSource,
     case_id_of,
@@ -34,6 +33,7 @@ from ingestion.cases.tags import Encoder, Tagger, Vocabulary
 from ingestion.clock import utcnow
 from ingestion.schema import CaseSummary, Ticket
 from ingestion.settings import IngestionSettings
+from ingestion.status import RESOLVED_STATUSES, WITHDRAWING
 from ingestion.store import Store
 from ingestion.ticketing import TicketingAdapter
 
@@ -174,7 +174,9 @@ def _read(
                         case_id=case_id,
                         ticket_id=ticket_id,
                         status=status,
-                        source=read_source(session, ticket) if status in RESOLVED else None,
+                        source=read_source(session, ticket)
+                        if status in RESOLVED_STATUSES
+                        else None,
                         active=None
                         if active is None
                         else (active.id, active.version, active.content_hash, active.indexed_hash),
@@ -220,7 +222,7 @@ def _plan_case(
 def _effective_status(ticket: Ticket, live: str | None) -> str:
     """The mirror status, unless the ticketing system says deleted or duplicate."""
     for status in (live, (ticket.raw_status or "").strip().lower()):
-        if status in catalogue.WITHDRAWING:
+        if status in WITHDRAWING:
             return status
     return ticket.status
 

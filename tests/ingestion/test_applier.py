@@ -231,3 +231,19 @@ def test_concurrent_appliers_keep_seq_dense_and_once(store: Store) -> None:
     for t in "123":  # within one ticket, in the order agents wrote them
         mine = [body for _, body in got if body.startswith(f"body of {t}-")]
         assert mine == [f"body of {t}-{n}" for n in range(1, 6)]
+
+
+def test_own_note_mirrored_first_by_a_webhook_becomes_the_bots(store: Store) -> None:
+    from ingestion.applier import record_own_note
+
+    ticket_row = mirror_ticket(store, "fake", "1", "sess-1")
+    note = comment("9", 1, visibility="internal", role="agent")  # what an adapter may report
+    apply_snapshot(
+        store, "fake", snapshot("1", "open", 1, note), cause="webhook", settings=SETTINGS
+    )
+    with store.transaction() as s:
+        record_own_note(s, ticket_row, note, now=at(2))
+    with store.transaction() as s:
+        rows = s.execute(select(TicketComment.external_id, TicketComment.author_role)).all()
+    assert [tuple(r) for r in rows] == [("9", "bot")]
+    assert messages(store, "sess-1") == []

@@ -272,3 +272,27 @@ def test_row_whose_lease_was_taken_over_is_left_alone(store: Store) -> None:
     outbox.claim(store, "other", now=clock(), lease_seconds=60, limit=5, topics=("ticket.create",))
     assert relay.process(item) == RelayReport()
     assert fake.calls == []
+
+
+def test_the_relays_notes_are_mirrored_as_the_bots(store: Store) -> None:
+    from ingestion.applier import apply_snapshot
+    from ingestion.schema import OutgoingMessage, TicketComment
+
+    relay, fake, clock = setup(store)
+    send(store, clock, escalation_payload())
+    send(store, clock, later_event(escalation_payload(), "ev-2", "Still waiting"))
+    assert relay.drain() == RelayReport(delivered=2)
+    [note] = fake.tickets["1"].comments
+    with store.transaction() as tx:
+        mirrored = tx.scalars(select(TicketComment)).one()
+    assert (mirrored.external_id, mirrored.author_role, mirrored.visibility) == (
+        note.id,
+        "bot",
+        "internal",
+    )
+    # The next snapshot (a webhook, a poll) finds the note known: still the bot's, never sent.
+    result = apply_snapshot(store, "fake", fake.get_ticket("1"), cause="webhook", settings=SETTINGS)
+    assert (result.comments_mirrored, result.messages) == (0, ())
+    with store.transaction() as tx:
+        assert tx.scalars(select(TicketComment.author_role)).all() == ["bot"]
+        assert tx.scalars(select(OutgoingMessage)).all() == []

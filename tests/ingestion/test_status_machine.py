@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from ingestion.status import Transition, decide, is_expected, mirror_status
+from ingestion.status import Transition, decide, is_expected, mirror_status, opened
 
 T = dt.datetime(2026, 3, 1, 9, 0, tzinfo=dt.UTC)
 LATER = T + dt.timedelta(minutes=5)
@@ -62,3 +62,22 @@ def test_expected_transitions() -> None:
     assert is_expected("resolved", "reopened")
     assert is_expected("closed", "deleted")
     assert not is_expected("closed", "escalated")
+
+
+def test_first_transition_of_a_new_ticket() -> None:
+    assert opened("open") == Transition(None, "escalated")
+    assert opened(None) == Transition(None, "escalated")
+    assert opened("resolved") == Transition(None, "resolved")  # adopted after an agent closed it
+
+
+def test_status_groups_speak_the_mirror_vocabulary() -> None:
+    from typing import get_args
+
+    from ingestion.status import FINAL_STATUSES, OPEN_STATUSES, RESOLVED_STATUSES, MirrorStatus
+
+    vocabulary = set(get_args(MirrorStatus))
+    assert set(OPEN_STATUSES) | set(RESOLVED_STATUSES) | set(FINAL_STATUSES) <= vocabulary
+    assert {mirror_status("open"), mirror_status("pending"), mirror_status("reopened")} <= set(
+        OPEN_STATUSES
+    )
+    assert not set(OPEN_STATUSES) & set(RESOLVED_STATUSES)
