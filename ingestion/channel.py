@@ -7,9 +7,11 @@ per session). The orchestrator gets them either way, and dedupes on the id:
 * push: `Channel.push_due` POSTs each message to ``orchestrator_url``, signed with the Standard
   Webhooks scheme (``webhook-id`` = message id, so the orchestrator's dedupe survives retries).
   Only the oldest undelivered message of a session is in flight, so a session never receives
-  seq n+1 before seq n. Failures retry with the outbox's policy (exponential backoff with
-  jitter, Retry-After honoured, dead after ``relay_max_attempts`` or at once on a 4xx), and a
-  claimed message is leased through ``next_push_at`` so a crashed pusher's work is re-taken.
+  seq n+1 before seq n. Outgoing messages are one of the store's work queues (`ingestion.queue`):
+  a claimed message is leased, so a crashed pusher's work is re-taken, and failures retry with
+  the shared policy (exponential backoff with jitter, Retry-After honoured, dead after
+  ``relay_max_attempts`` or at once on an answer that cannot succeed later, see
+  `ingestion.adapters.http.is_retryable`).
 
 With ``bot_note_after_forward`` the applier also queues an outbox row (topic `TOPIC_BOT_NOTE`,
 its own aggregate so it never holds back an escalation) and `Channel.add_bot_notes` writes an
@@ -30,14 +32,15 @@ from collections.abc import Callable
 from dataclasses import asdict, dataclass
 
 import httpx
-from sqlalchemy import Select, exists, select
-from sqlalchemy.orm import aliased
+from sqlalchemy import Select, select
 
-from ingestion import outbox
+from ingestion import outbox, queue
+from ingestion.adapters.http import is_retryable, parse_retry_after
 from ingestion.applier import record_own_note
 from ingestion.clock import utcnow
 from ingestion.errors import NotFound, TicketingRejected, TicketingUnavailable
-from ingestion.outbox import TOPIC_BOT_NOTE, RetryPolicy
+from ingestion.outbox import TOPIC_BOT_NOTE
+from ingestion.queue import QueueTable, RetryPolicy, Tally
 from ingestion.schema import OutgoingMessage, Ticket, TicketComment
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
@@ -46,7 +49,19 @@ from ingestion.webhooks import signed_headers
 
 log = logging.getLogger(__name__)
 NOTE_MARKER = "caseloop-forwarded-message:"
-_RETRYABLE_4XX = frozenset({408, 409, 425, 429})
+#: The outgoing messages as a queue: one session at a time, in ``seq`` order.
+MESSAGES = QueueTable(
+    OutgoingMessage,
+    state="push_state",
+    attempts="push_attempts",
+    due="next_push_at",
+    finished=None,
+    group="session_id",
+    position="seq",
+    order=("created_at", "seq"),
+    done="delivered",
+)
+_NO_ERROR = {"last_error": None}
 
 
 @dataclass(frozen=True, slots=True)
@@ -87,6 +102,15 @@ def _base_query() -> Select[OutgoingMessage, str, str]:
     )
 
 
+def read_messages(store: Store, ids: list[str]) -> list[Message]:
+    """The messages with these ids (those that exist)."""
+    if not ids:
+        return []
+    with store.transaction() as session:
+        rows = session.execute(_base_query().where(OutgoingMessage.id.in_(ids))).all()
+        return [_message(row, source, ticket_id) for row, source, ticket_id in rows]
+
+
 def list_messages(
     store: Store, session_id: str, *, after: str | None = None, limit: int = 200
 ) -> list[Message]:
@@ -117,8 +141,19 @@ def list_messages(
 
 
 @dataclass(frozen=True, slots=True)
-class PushReport:
-    """What one round of pushes and notes did."""
+class _Claimed:
+    id: str
+    attempts: int
+    created_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: OutgoingMessage) -> _Claimed:
+        return cls(row.id, row.push_attempts, row.created_at)
+
+
+@dataclass(frozen=True, slots=True)
+class PushReport(Tally):
+    """What rounds of pushes and notes did (reports add up)."""
 
     delivered: int = 0
     retrying: int = 0
@@ -152,51 +187,34 @@ class Channel:
         self._http.close()
 
     # -- push ------------------------------------------------------------------------------
-    def _claim(self, limit: int) -> list[tuple[Message, int]]:
-        now = self.clock()
-        earlier = aliased(OutgoingMessage)
-        blocked = exists().where(
-            earlier.session_id == OutgoingMessage.session_id,
-            earlier.seq < OutgoingMessage.seq,
-            earlier.push_state == "pending",
+    def _claim(self, limit: int) -> list[tuple[Message, _Claimed]]:
+        claimed = queue.claim(
+            self.store,
+            MESSAGES,
+            self.owner,
+            now=self.clock(),
+            lease_seconds=self.settings.relay_lease_seconds,
+            limit=limit,
+            view=_Claimed.of,
         )
-        query = (
-            _base_query()
-            .where(
-                OutgoingMessage.push_state == "pending",
-                OutgoingMessage.next_push_at <= now,
-                ~blocked,
-            )
-            .order_by(OutgoingMessage.created_at, OutgoingMessage.seq)
-            .limit(limit)
-        )
-        if not self.store.is_sqlite:
-            query = query.with_for_update(skip_locked=True, of=OutgoingMessage)
-        lease = now + dt.timedelta(seconds=self.settings.relay_lease_seconds)
-        with self.store.transaction() as session:
-            claimed = []
-            for row, source, ticket_id in session.execute(query).all():
-                row.next_push_at = lease
-                row.push_attempts += 1
-                claimed.append((_message(row, source, ticket_id), row.push_attempts))
-            return claimed
+        found = {m.id: m for m in read_messages(self.store, [c.id for c in claimed])}
+        return [(found[c.id], c) for c in claimed if c.id in found]
 
     def push_due(self, limit: int = 50) -> PushReport:
         """POST every due head-of-session message once; record delivered / retry / dead."""
         if not self.settings.orchestrator_url:
             return PushReport()
         report = PushReport()
-        for message, attempts in self._claim(limit):
-            outcome = self._push(message, attempts)
-            report = PushReport(
-                delivered=report.delivered + (outcome == "delivered"),
-                retrying=report.retrying + (outcome == "retry"),
-                dead=report.dead + (outcome == "dead"),
-                notes=report.notes,
+        for message, claimed in self._claim(limit):
+            outcome = self._push(message, claimed)
+            report += PushReport(
+                delivered=outcome == "delivered",
+                retrying=outcome == "retry",
+                dead=outcome == "dead",
             )
         return report
 
-    def _push(self, message: Message, attempts: int) -> str:
+    def _push(self, message: Message, claimed: _Claimed) -> str:
         body = json.dumps({"type": "message.created", "data": message.to_dict()}).encode()
         now = self.clock()
         headers = {"content-type": "application/json"}
@@ -207,7 +225,7 @@ class Channel:
             headers.update(
                 {"webhook-id": message.id, "webhook-timestamp": str(int(now.timestamp()))}
             )
-        error, retry_after, permanent = None, None, False
+        retry_after, permanent = None, False
         try:
             response = self._http.post(
                 str(self.settings.orchestrator_url), content=body, headers=headers
@@ -216,29 +234,27 @@ class Channel:
             error = f"{type(exc).__name__}: {exc}"
         else:
             if response.is_success:
-                return self._record(message.id, "delivered", None, None)
+                with self.store.transaction() as session:
+                    queue.complete(session, MESSAGES, [message.id], now=now, values=_NO_ERROR)
+                return "delivered"
             error = f"HTTP {response.status_code}"
-            permanent = (
-                400 <= response.status_code < 500 and response.status_code not in _RETRYABLE_4XX
-            )
-            retry_after = _retry_after(response.headers.get("retry-after"))
-        dead = permanent or attempts >= self.policy.max_attempts
-        if dead:
-            return self._record(message.id, "dead", error, None)
-        wait = self.policy.delay(attempts, self.rng, retry_after)
-        return self._record(message.id, "retry", error, now + dt.timedelta(seconds=wait))
-
-    def _record(
-        self, message_id: str, outcome: str, error: str | None, next_at: dt.datetime | None
-    ) -> str:
+            permanent = not is_retryable(response.status_code)
+            retry_after = parse_retry_after(response.headers.get("retry-after"), now=now)
         with self.store.transaction() as session:
-            row = session.get(OutgoingMessage, message_id)
-            if row is not None and row.push_state == "pending":
-                row.push_state = {"delivered": "delivered", "dead": "dead"}.get(outcome, "pending")
-                row.last_error = error
-                row.next_push_at = next_at
-        if outcome != "delivered":
-            log.warning("push of message %s: %s (%s)", message_id, outcome, error)
+            outcome = queue.fail(
+                session,
+                MESSAGES,
+                message.id,
+                attempts=claimed.attempts,
+                created_at=claimed.created_at,
+                error=error,
+                now=now,
+                policy=self.policy,
+                rng=self.rng,
+                retry_after=retry_after,
+                permanent=permanent,
+            )
+        log.warning("push of message %s: %s (%s)", message.id, outcome, error)
         return outcome
 
     # -- bot notes -------------------------------------------------------------------------
@@ -298,21 +314,14 @@ class Channel:
 
     def run_once(self) -> PushReport:
         """One round: pushes, then notes."""
-        report = self.push_due()
-        return PushReport(report.delivered, report.retrying, report.dead, self.add_bot_notes())
+        return self.push_due() + PushReport(notes=self.add_bot_notes())
 
-    def run(self, stop: threading.Event, *, interval: float | None = None) -> None:
+    def run(self, stop: threading.Event, *, interval: float | None = None) -> PushReport:
         """Push and note until ``stop`` is set."""
-        while not stop.is_set():
-            report = self.run_once()
-            if report.delivered + report.retrying + report.dead + report.notes == 0:
-                stop.wait(interval or self.settings.relay_poll_interval)
-
-
-def _retry_after(value: str | None) -> float | None:
-    if value is None:
-        return None
-    try:
-        return max(float(value), 0.0)
-    except ValueError:
-        return None
+        return queue.run(
+            stop,
+            self.run_once,
+            empty=PushReport(),
+            idle=interval or self.settings.relay_poll_interval,
+            name="pusher",
+        )

@@ -5,7 +5,8 @@ row is unique per (source, delivery id), so a retried or replayed delivery is ac
 dropped. Ids are kept ``webhook_dedupe_days`` (default 7, longer than senders retry: the
 Standard Webhooks example schedule spans 75.5 hours) and then removed by `purge`.
 
-`InboxWorker` processes pending rows after the acknowledgement. Every webhook is a *hint*: the
+`InboxWorker` processes due rows after the acknowledgement (the inbox is one of the store's work
+queues, `ingestion.queue`: leases, backoff with Retry-After, ``failed`` as the dead letter). Every webhook is a *hint*: the
 worker re-reads the announced ticket through the adapter and applies that snapshot, never the
 webhook body, so unsigned (django-helpdesk) and signed deliveries share one path, and the order
 in which deliveries arrive does not matter. Deliveries of one ticket in a batch share one
@@ -17,7 +18,11 @@ from __future__ import annotations
 import datetime as dt
 import functools
 import logging
+import os
+import random
+import socket
 import threading
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -26,9 +31,11 @@ from sqlalchemy import delete, func, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
+from ingestion import queue
 from ingestion.applier import apply_in, write_with_retry
 from ingestion.clock import utcnow
 from ingestion.errors import TicketingRejected, TicketingUnavailable
+from ingestion.queue import QueueTable, RetryPolicy, Tally
 from ingestion.schema import WebhookDelivery, WebhookRejection
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
@@ -36,6 +43,10 @@ from ingestion.ticketing import RemoteTicket, TicketingAdapter
 
 log = logging.getLogger(__name__)
 
+#: The inbox as a queue (`ingestion.queue`): finished rows are ``processed``, dead ones ``failed``.
+INBOX = QueueTable(
+    WebhookDelivery, created="received_at", finished="processed_at", done="processed", dead="failed"
+)
 #: Header names never stored (credentials a proxy or sender may add).
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
 
@@ -66,6 +77,7 @@ def store_delivery(
     now: dt.datetime | None = None,
 ) -> Literal["stored", "duplicate"]:
     """Persist one verified delivery; ``duplicate`` when (source, delivery id) is already kept."""
+    received = now or utcnow()
     statement = (
         _insert(store)(WebhookDelivery)
         .values(
@@ -76,7 +88,8 @@ def store_delivery(
             body=body,
             state="pending",
             attempts=0,
-            received_at=now or utcnow(),
+            next_attempt_at=received,
+            received_at=received,
         )
         .on_conflict_do_nothing(index_elements=["source", "delivery_id"])
         .returning(WebhookDelivery.id)
@@ -146,8 +159,9 @@ def replay(
     delivery_ids: Sequence[str] = (),
     since: dt.datetime | None = None,
     states: Sequence[str] = ("processed", "failed"),
+    now: dt.datetime | None = None,
 ) -> int:
-    """Put stored deliveries back to pending so that the worker re-drives them; how many."""
+    """Put stored deliveries back to pending, due now, so that the worker re-drives them."""
     statement = update(WebhookDelivery).where(WebhookDelivery.state.in_(states))
     if source is not None:
         statement = statement.where(WebhookDelivery.source == source)
@@ -157,25 +171,53 @@ def replay(
         statement = statement.where(WebhookDelivery.received_at >= since)
     with store.transaction() as session:
         result = session.execute(
-            statement.values(state="pending", last_error=None, processed_at=None)
+            statement.values(
+                state="pending",
+                last_error=None,
+                processed_at=None,
+                next_attempt_at=now or utcnow(),
+                lease_owner=None,
+                lease_expires_at=None,
+            )
         )
         return int(result.rowcount)  # type: ignore[attr-defined]
 
 
 @dataclass(frozen=True, slots=True)
-class InboxReport:
-    """What one `InboxWorker.process_pending` round did."""
+class InboxReport(Tally):
+    """What `InboxWorker.process_pending` rounds did (reports add up)."""
 
     processed: int = 0  # deliveries finished (including those of tickets that are not ours)
-    failed: int = 0  # deliveries given up (permanent errors, too many attempts)
-    deferred: int = 0  # deliveries left pending after a retryable failure
+    failed: int = 0  # deliveries given up (permanent errors, out of attempts, too old)
+    deferred: int = 0  # deliveries left pending after a retryable failure (backing off)
     unknown_tickets: int = 0  # deliveries whose ticket has no mirror row
     messages: int = 0  # outgoing messages created
     retry_after: float | None = None  # the ticketing system asked us to wait
 
+    @property
+    def busy(self) -> bool:
+        return self.processed + self.failed > 0
+
+
+@dataclass(frozen=True, slots=True)
+class _Claimed:
+    id: int
+    source: str
+    ticket_id: str | None
+    attempts: int
+    received_at: dt.datetime
+
+    @classmethod
+    def of(cls, row: WebhookDelivery) -> _Claimed:
+        return cls(row.id, row.source, row.ticket_external_id, row.attempts, row.received_at)
+
 
 class InboxWorker:
-    """Processes pending deliveries: re-read each announced ticket, apply it, mark the rows."""
+    """Processes pending deliveries: re-read each announced ticket, apply it, mark the rows.
+
+    Deliveries are claimed with a lease like every queue's rows (`ingestion.queue`); a retryable
+    failure backs off with the shared `RetryPolicy` and honours the system's Retry-After.
+    """
 
     def __init__(
         self,
@@ -185,136 +227,133 @@ class InboxWorker:
         *,
         cause: str = "webhook",
         clock: Callable[[], dt.datetime] = utcnow,
+        rng: random.Random | None = None,
     ) -> None:
         self.store = store
         self.adapter = adapter
         self.settings = settings
         self.cause = cause
         self.clock = clock
+        self.rng = rng or random.Random()
+        self.policy = RetryPolicy.from_settings(settings)
+        self.owner = f"inbox:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
+        self._purged: dt.datetime | None = None
 
-    def _batch(self, limit: int) -> dict[str | None, list[int]]:
-        with self.store.transaction() as session:
-            rows = session.execute(
-                select(
-                    WebhookDelivery.id, WebhookDelivery.source, WebhookDelivery.ticket_external_id
-                )
-                .where(WebhookDelivery.state == "pending")
-                .order_by(WebhookDelivery.id)
-                .limit(limit)
-            ).all()
-        groups: dict[str | None, list[int]] = {}
-        for row_id, source, ticket_id in rows:
-            key = ticket_id if source == self.adapter.source else None
-            groups.setdefault(key, []).append(row_id)
+    def _claim(self, limit: int) -> dict[str | None, list[_Claimed]]:
+        rows = queue.claim(
+            self.store,
+            INBOX,
+            self.owner,
+            now=self.clock(),
+            lease_seconds=self.settings.relay_lease_seconds,
+            limit=limit,
+            view=_Claimed.of,
+        )
+        groups: dict[str | None, list[_Claimed]] = {}
+        for row in rows:
+            key = row.ticket_id if row.source == self.adapter.source else None
+            groups.setdefault(key, []).append(row)
         return groups
 
     def process_pending(self, limit: int | None = None) -> InboxReport:
-        """One round over up to ``limit`` (default ``inbox_batch_size``) pending deliveries."""
-        groups = self._batch(limit or self.settings.inbox_batch_size)
+        """One round over up to ``limit`` (default ``inbox_batch_size``) due deliveries."""
+        groups = self._claim(limit or self.settings.inbox_batch_size)
         report = InboxReport()
-        for ticket_id, row_ids in groups.items():
+        for index, (ticket_id, rows) in enumerate(groups.items()):
             if ticket_id is None:
-                self._finish(row_ids, error="no ticket id for this adapter's source", failed=True)
-                report = _add(report, failed=len(row_ids))
+                error = "no ticket id for this adapter's source"
+                report += self._fail(rows, error, permanent=True)
                 continue
             try:
                 remote = self.adapter.get_ticket(ticket_id)
             except TicketingUnavailable as exc:
-                deferred, failed = self._defer(row_ids, str(exc))
-                return _add(
-                    report, deferred=deferred, failed=failed, retry_after=exc.retry_after or 0.0
-                )
+                report += self._fail(rows, str(exc), retry_after=exc.retry_after)
+                later = [row.id for rows in list(groups.values())[index + 1 :] for row in rows]
+                queue.release(self.store, INBOX, later)  # the system said wait: so do they
+                return report + InboxReport(retry_after=exc.retry_after or 0.0)
             except TicketingRejected as exc:
-                self._finish(row_ids, error=f"re-reading ticket {ticket_id}: {exc}", failed=True)
-                report = _add(report, failed=len(row_ids))
+                error = f"re-reading ticket {ticket_id}: {exc}"
+                report += self._fail(rows, error, permanent=True)
                 continue
             except Exception as exc:  # an adapter bug must not stop the worker: count, retry
                 log.exception("inbox: re-reading ticket %s failed", ticket_id)
-                deferred, failed = self._defer(row_ids, f"{type(exc).__name__}: {exc}")
-                report = _add(report, deferred=deferred, failed=failed)
+                report += self._fail(rows, f"{type(exc).__name__}: {exc}")
                 continue
-            done, known, messages = write_with_retry(
+            report += write_with_retry(
                 self.store,
-                functools.partial(self._apply, remote=remote, row_ids=row_ids),
+                functools.partial(self._apply, remote=remote, rows=rows),
                 what=f"inbox ticket {ticket_id}",
-            )
-            report = _add(
-                report, processed=done, unknown_tickets=0 if known else done, messages=messages
             )
         return report
 
     def _apply(
-        self, session: Session, *, remote: RemoteTicket, row_ids: list[int]
-    ) -> tuple[int, bool, int]:
-        claimed = session.scalars(
-            select(WebhookDelivery)
-            .where(WebhookDelivery.id.in_(row_ids), WebhookDelivery.state == "pending")
-            .with_for_update(skip_locked=True)
-        ).all()
-        if not claimed:
-            return 0, True, 0  # another worker took them
+        self, session: Session, *, remote: RemoteTicket, rows: list[_Claimed]
+    ) -> InboxReport:
         now = self.clock()
+        ids = [row.id for row in rows]
+        done = queue.complete(session, INBOX, ids, now=now, owner=self.owner)
+        if not done:
+            return InboxReport()  # the leases expired and another worker took the rows over
         result = apply_in(
             session, self.adapter.source, remote, cause=self.cause, settings=self.settings, now=now
         )
-        for row in claimed:
-            row.state, row.processed_at, row.attempts = "processed", now, row.attempts + 1
-            row.last_error = None if result.known else "ticket not mirrored: ignored"
-        return len(claimed), result.known, len(result.messages)
-
-    def _finish(self, row_ids: list[int], *, error: str, failed: bool) -> None:
-        with self.store.transaction() as session:
+        if not result.known:
             session.execute(
                 update(WebhookDelivery)
-                .where(WebhookDelivery.id.in_(row_ids), WebhookDelivery.state == "pending")
-                .values(
-                    state="failed" if failed else "processed",
-                    processed_at=self.clock(),
-                    attempts=WebhookDelivery.attempts + 1,
-                    last_error=error[:2000],
-                )
+                .where(WebhookDelivery.id.in_(ids))
+                .values(last_error="ticket not mirrored: ignored")
             )
-        log.warning("inbox: %d deliveries failed: %s", len(row_ids), error)
+        unknown = 0 if result.known else done
+        return InboxReport(processed=done, unknown_tickets=unknown, messages=len(result.messages))
 
-    def _defer(self, row_ids: list[int], error: str) -> tuple[int, int]:
-        limit = self.settings.relay_max_attempts
+    def _fail(
+        self,
+        rows: list[_Claimed],
+        error: str,
+        *,
+        retry_after: float | None = None,
+        permanent: bool = False,
+    ) -> InboxReport:
+        now = self.clock()
         with self.store.transaction() as session:
-            rows = session.scalars(
-                select(WebhookDelivery).where(
-                    WebhookDelivery.id.in_(row_ids), WebhookDelivery.state == "pending"
+            outcomes = [
+                queue.fail(
+                    session,
+                    INBOX,
+                    row.id,
+                    attempts=row.attempts,
+                    created_at=row.received_at,
+                    error=error,
+                    now=now,
+                    policy=self.policy,
+                    rng=self.rng,
+                    retry_after=retry_after,
+                    permanent=permanent,
                 )
-            ).all()
-            for row in rows:
-                row.attempts += 1
-                row.last_error = error[:2000]
-                if row.attempts >= limit:
-                    row.state, row.processed_at = "failed", self.clock()
-        failed = sum(1 for row in rows if row.state == "failed")
-        return len(rows) - failed, failed
+                for row in rows
+            ]
+        dead = outcomes.count("dead")
+        if dead:
+            log.warning("inbox: %d deliveries failed: %s", dead, error)
+        return InboxReport(failed=dead, deferred=len(outcomes) - dead)
 
-    def run(self, stop: threading.Event, *, sleep: Callable[[float], object] | None = None) -> None:
-        """Process until ``stop`` is set; idle and back-off waits end early when it is."""
-        wait = sleep or stop.wait
-        last_purge: dt.datetime | None = None
-        while not stop.is_set():
-            now = self.clock()
-            if last_purge is None or now - last_purge > dt.timedelta(hours=1):
-                purge(self.store, keep_days=self.settings.webhook_dedupe_days, now=now)
-                last_purge = now
-            try:
-                report = self.process_pending()
-            except Exception:  # the store is down, say: log, wait, try again
-                log.exception("inbox worker round failed")
-                wait(self.settings.inbox_poll_interval)
-                continue
-            if report.retry_after is not None:
-                wait(max(report.retry_after, self.settings.inbox_poll_interval))
-            elif report.processed + report.failed == 0:
-                wait(self.settings.inbox_poll_interval)
+    def round(self) -> InboxReport:
+        """Purge old deliveries (at most hourly), then process what is due."""
+        now = self.clock()
+        if self._purged is None or now - self._purged > dt.timedelta(hours=1):
+            purge(self.store, keep_days=self.settings.webhook_dedupe_days, now=now)
+            self._purged = now
+        return self.process_pending()
 
-
-def _add(report: InboxReport, **more: Any) -> InboxReport:
-    values = {name: getattr(report, name) for name in InboxReport.__slots__}
-    for name, value in more.items():
-        values[name] = value if name == "retry_after" else values[name] + value
-    return InboxReport(**values)
+    def run(
+        self, stop: threading.Event, *, sleep: Callable[[float], object] | None = None
+    ) -> InboxReport:
+        """Process until ``stop`` is set; idle and Retry-After waits end early when it is."""
+        return queue.run(
+            stop,
+            self.round,
+            empty=InboxReport(),
+            idle=self.settings.inbox_poll_interval,
+            name="inbox worker",
+            sleep=sleep,
+        )

@@ -3,13 +3,10 @@
 Rows are written with `enqueue` inside the transaction of the change that asks for them:
 `ingestion.escalations.escalate` (topics `TOPIC_CREATE`, `TOPIC_NOTE`) and the update applier
 (`TOPIC_BOT_NOTE`, the optional "forwarded" note).
-A relay *claims* rows by giving them a lease (``lease_owner``, ``lease_expires_at``) and counting
-the attempt; a row whose lease has expired (its relay was killed) is claimable again.
-
-* SQLite: every store transaction starts with ``BEGIN IMMEDIATE``, so claims are serialised; one
-  relay per database file is the intended set-up.
-* PostgreSQL: the claim selects with ``FOR UPDATE SKIP LOCKED``, so any number of relays share the
-  work without waiting on each other.
+The outbox is one of the store's work queues (`ingestion.queue`): a relay *claims* rows by giving
+them a lease and counting the attempt; a row whose lease has expired (its relay was killed) is
+claimable again. On SQLite claims are serialised (one relay per database file is the intended
+set-up); on PostgreSQL any number of relays share the work without waiting on each other.
 
 Ordering: only the oldest pending row of an aggregate (a conversation) is claimable, so a bot
 note never overtakes the creation of its ticket, and a failing head row holds back the rest of
@@ -26,16 +23,35 @@ from __future__ import annotations
 import datetime as dt
 import random
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any
 
-from sqlalchemy import and_, exists, func, or_, select, update
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import and_, func, select, update
+from sqlalchemy.orm import Session
 
+from ingestion import queue
+from ingestion.queue import Outcome, QueueTable, RetryPolicy, Scope
 from ingestion.schema import Escalation, OutboxRow
-from ingestion.settings import IngestionSettings
 from ingestion.store import Store
 
-Outcome = Literal["retry", "dead"]
+__all__ = [
+    "OUTBOX",
+    "TOPIC_BOT_NOTE",
+    "TOPIC_CREATE",
+    "TOPIC_NOTE",
+    "OutboxItem",
+    "RetryPolicy",
+    "claim",
+    "complete",
+    "counts",
+    "enqueue",
+    "fail",
+    "list_rows",
+    "next_due",
+    "oldest_pending_age",
+    "redrive",
+    "release",
+    "renew",
+]
 #: Open a ticket for an escalation (the relay).
 TOPIC_CREATE = "ticket.create"
 #: Add an escalation's update as a note on the conversation's open ticket (the relay).
@@ -102,29 +118,12 @@ class OutboxItem:
         )
 
 
-@dataclass(frozen=True, slots=True)
-class RetryPolicy:
-    """When to try again and when to give up."""
+#: The outbox as a queue: one conversation (aggregate) at a time, dead rows say why.
+OUTBOX = QueueTable(OutboxRow, group="aggregate_id", explain_dead=True)
 
-    max_attempts: int
-    max_age: dt.timedelta
-    base_delay: float
-    max_delay: float
 
-    @classmethod
-    def from_settings(cls, settings: IngestionSettings) -> RetryPolicy:
-        return cls(
-            max_attempts=settings.relay_max_attempts,
-            max_age=dt.timedelta(seconds=settings.relay_max_age_seconds),
-            base_delay=settings.relay_base_delay,
-            max_delay=settings.relay_max_delay,
-        )
-
-    def delay(self, attempts: int, rng: random.Random, retry_after: float | None = None) -> float:
-        """Seconds to wait after the ``attempts``-th failed attempt."""
-        ceiling = min(self.max_delay, self.base_delay * 2 ** max(attempts - 1, 0))
-        jittered = rng.uniform(ceiling / 2, ceiling)
-        return max(jittered, retry_after or 0.0)
+def _topics(topics: tuple[str, ...]) -> Scope:
+    return lambda table: (table.topic.in_(topics),)
 
 
 def claim(
@@ -137,67 +136,28 @@ def claim(
     topics: tuple[str, ...],
 ) -> list[OutboxItem]:
     """Lease up to ``limit`` due rows of ``topics``, one per aggregate (its oldest pending row)."""
-    older = aliased(OutboxRow)
-    blocked = exists().where(
-        older.aggregate_id == OutboxRow.aggregate_id,
-        older.id < OutboxRow.id,
-        older.state == "pending",
-        older.topic.in_(topics),  # another worker's topics never hold these rows back
+    return queue.claim(
+        store,
+        OUTBOX,
+        owner,
+        now=now,
+        lease_seconds=lease_seconds,
+        limit=limit,
+        view=OutboxItem.of,
+        scope=_topics(topics),
     )
-    query = (
-        select(OutboxRow)
-        .where(
-            OutboxRow.state == "pending",
-            OutboxRow.topic.in_(topics),
-            OutboxRow.next_attempt_at <= now,
-            or_(OutboxRow.lease_expires_at.is_(None), OutboxRow.lease_expires_at <= now),
-            ~blocked,
-        )
-        .order_by(OutboxRow.id)
-        .limit(limit)
-    )
-    if not store.is_sqlite:
-        query = query.with_for_update(skip_locked=True, of=OutboxRow)
-    expires = now + dt.timedelta(seconds=lease_seconds)
-    with store.transaction() as tx:
-        rows = list(tx.scalars(query))
-        for row in rows:
-            row.lease_owner = owner
-            row.lease_expires_at = expires
-            row.attempts += 1
-        tx.flush()
-        return [OutboxItem.of(row) for row in rows]
 
 
 def renew(
     store: Store, item: OutboxItem, owner: str, *, now: dt.datetime, lease_seconds: float
 ) -> bool:
-    """Extend this relay's lease on a claimed row just before working on it.
-
-    False when the lease was lost (it expired while earlier rows of the batch were delivered and
-    another relay took the row over): the caller must leave the row alone.
-    """
-    with store.transaction() as tx:
-        result = tx.execute(
-            update(OutboxRow)
-            .where(
-                OutboxRow.id == item.id,
-                OutboxRow.state == "pending",
-                OutboxRow.lease_owner == owner,
-            )
-            .values(lease_expires_at=now + dt.timedelta(seconds=lease_seconds))
-        )
-        return bool(getattr(result, "rowcount", 0))
+    """Extend this relay's lease on a claimed row just before working on it (False: lost)."""
+    return queue.renew(store, OUTBOX, item.id, owner, now=now, lease=lease_seconds)
 
 
 def complete(tx: Session, item: OutboxItem, *, now: dt.datetime) -> bool:
     """Mark a delivered row done; False when it was no longer pending (already finished)."""
-    result = tx.execute(
-        update(OutboxRow)
-        .where(OutboxRow.id == item.id, OutboxRow.state == "pending")
-        .values(state="done", finished_at=now, lease_owner=None, lease_expires_at=None)
-    )
-    return bool(getattr(result, "rowcount", 0))
+    return queue.complete(tx, OUTBOX, [item.id], now=now) > 0
 
 
 def fail(
@@ -212,62 +172,29 @@ def fail(
     permanent: bool = False,
 ) -> Outcome:
     """Record a failed attempt: schedule the retry, or dead-letter the row."""
-    too_old = now - item.created_at >= policy.max_age
-    if permanent or item.attempts >= policy.max_attempts or too_old:
-        why = "permanent error" if permanent else ("too old" if too_old else "out of attempts")
-        tx.execute(
-            update(OutboxRow)
-            .where(OutboxRow.id == item.id)
-            .values(
-                state="dead",
-                last_error=f"{error} ({why} after {item.attempts} attempts)",
-                finished_at=now,
-                lease_owner=None,
-                lease_expires_at=None,
-            )
-        )
-        return "dead"
-    wait = policy.delay(item.attempts, rng, retry_after)
-    tx.execute(
-        update(OutboxRow)
-        .where(OutboxRow.id == item.id)
-        .values(
-            last_error=error,
-            next_attempt_at=now + dt.timedelta(seconds=wait),
-            lease_owner=None,
-            lease_expires_at=None,
-        )
+    return queue.fail(
+        tx,
+        OUTBOX,
+        item.id,
+        attempts=item.attempts,
+        created_at=item.created_at,
+        error=error,
+        now=now,
+        policy=policy,
+        rng=rng,
+        retry_after=retry_after,
+        permanent=permanent,
     )
-    return "retry"
 
 
 def release(store: Store, items: list[OutboxItem]) -> None:
     """Give back leases of claimed rows that were not attempted (the relay is stopping)."""
-    with store.transaction() as tx:
-        for item in items:
-            tx.execute(
-                update(OutboxRow)
-                .where(OutboxRow.id == item.id, OutboxRow.state == "pending")
-                .values(lease_owner=None, lease_expires_at=None, attempts=OutboxRow.attempts - 1)
-            )
+    queue.release(store, OUTBOX, [item.id for item in items])
 
 
 def next_due(store: Store, *, topics: tuple[str, ...]) -> dt.datetime | None:
-    """When the next pending row becomes claimable (None when nothing of ``topics`` is pending).
-
-    Only the head row of each aggregate counts: the rows behind it wait for it.
-    """
-    with store.transaction() as tx:
-        rows = tx.execute(
-            select(OutboxRow.aggregate_id, OutboxRow.next_attempt_at, OutboxRow.lease_expires_at)
-            .where(OutboxRow.state == "pending", OutboxRow.topic.in_(topics))
-            .order_by(OutboxRow.id)
-        ).all()
-    heads: dict[str, dt.datetime] = {}
-    for aggregate, next_at, lease in rows:
-        if aggregate not in heads:
-            heads[aggregate] = max(next_at, lease) if lease is not None else next_at
-    return min(heads.values(), default=None)
+    """When the next pending row of ``topics`` becomes claimable (None when none is pending)."""
+    return queue.next_due(store, OUTBOX, scope=_topics(topics))
 
 
 def list_rows(

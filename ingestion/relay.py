@@ -35,12 +35,13 @@ from dataclasses import dataclass
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ingestion import outbox
+from ingestion import outbox, queue
 from ingestion.applier import Opening, record_delivery, write_with_retry
 from ingestion.clock import utcnow
 from ingestion.errors import TicketingRejected, TicketingUnavailable
 from ingestion.escalations import EscalationRequest
-from ingestion.outbox import TOPIC_CREATE, TOPIC_NOTE, OutboxItem, RetryPolicy
+from ingestion.outbox import TOPIC_CREATE, TOPIC_NOTE, OutboxItem
+from ingestion.queue import RetryPolicy, Tally
 from ingestion.schema import Escalation, Ticket
 from ingestion.settings import IngestionSettings
 from ingestion.status import OPEN_STATUSES, mirror_status
@@ -58,17 +59,12 @@ class _RowVanished(Exception):
 
 
 @dataclass(frozen=True, slots=True)
-class RelayReport:
-    """What one drain (or a whole run) did."""
+class RelayReport(Tally):
+    """What rounds (a drain, a whole run) did; reports add up."""
 
     delivered: int = 0
     retried: int = 0
     dead: int = 0
-
-    def __add__(self, other: RelayReport) -> RelayReport:
-        return RelayReport(
-            self.delivered + other.delivered, self.retried + other.retried, self.dead + other.dead
-        )
 
 
 @dataclass(frozen=True, slots=True)
@@ -111,8 +107,8 @@ class Relay:
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self.policy = RetryPolicy.from_settings(settings)
 
-    def round(self, stop: threading.Event | None = None) -> tuple[RelayReport, int]:
-        """Claim one batch and deliver it; returns the report and how many rows were claimed."""
+    def round(self, stop: threading.Event | None = None) -> RelayReport:
+        """Claim one batch and deliver it (leases of rows not reached before ``stop`` go back)."""
         items = outbox.claim(
             self.store,
             self.owner,
@@ -127,16 +123,13 @@ class Relay:
                 outbox.release(self.store, items[index:])
                 break
             report += self.process(item)
-        return report, len(items)
+        return report
 
     def drain(self, *, wait: bool = False, stop: threading.Event | None = None) -> RelayReport:
         """Deliver every due row. With ``wait``, also wait out retries until nothing is pending."""
         report = RelayReport()
         while stop is None or not stop.is_set():
-            done, claimed = self.round(stop)
-            report += done
-            if claimed:
-                continue
+            report += queue.drain(lambda: self.round(stop), empty=RelayReport(), stop=stop)
             due = outbox.next_due(self.store, topics=TOPICS)
             if not wait or due is None:
                 break
@@ -144,18 +137,14 @@ class Relay:
         return report
 
     def run(self, stop: threading.Event) -> RelayReport:
-        """The long-running worker: drain, idle for the poll interval, until ``stop`` is set."""
-        report = RelayReport()
-        while not stop.is_set():
-            try:
-                done, claimed = self.round(stop)
-            except Exception:  # the store is unreachable: keep the worker alive, try again
-                log.exception("relay round failed")
-                done, claimed = RelayReport(), 0
-            report += done
-            if not claimed:
-                stop.wait(self.settings.relay_poll_interval)
-        return report
+        """The long-running worker: deliver, idle for the poll interval, until ``stop`` is set."""
+        return queue.run(
+            stop,
+            lambda: self.round(stop),
+            empty=RelayReport(),
+            idle=self.settings.relay_poll_interval,
+            name="relay",
+        )
 
     def process(self, item: OutboxItem) -> RelayReport:
         """Deliver one claimed row and record the outcome (nothing if its lease was lost)."""

@@ -8,6 +8,8 @@ the way out; PostgreSQL stores ``timestamptz``.
 Tables
     escalations          one row per (session_id, escalation_event_id); its delivery state
     outbox               work for the relay (create a ticket, add a bot note), claimed with leases
+                         (outbox, webhook_deliveries and outgoing_messages are the work queues of
+                         `ingestion.queue`: state, attempts, due time, lease)
     tickets              mirror of tickets in the ticketing system, keyed by (source, external id)
     ticket_events        every status transition, whatever caused it
     ticket_comments      mirrored comments, unique per (ticket, external comment id)
@@ -187,6 +189,8 @@ class OutgoingMessage(Base):
     )  # pending|delivered|dead|off
     push_attempts: Mapped[int] = mapped_column(Integer, default=0)
     next_push_at: Mapped[dt.datetime | None]
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
 
 
@@ -195,6 +199,7 @@ class WebhookDelivery(Base):
     __table_args__ = (
         UniqueConstraint("source", "delivery_id"),
         Index("ix_webhook_deliveries_state", "state", "received_at"),
+        Index("ix_webhook_deliveries_claim", "state", "next_attempt_at"),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True, autoincrement=True)
@@ -206,6 +211,9 @@ class WebhookDelivery(Base):
     body: Mapped[bytes] = mapped_column(LargeBinary)
     state: Mapped[str] = mapped_column(String(20), default="pending")  # pending|processed|failed
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    next_attempt_at: Mapped[dt.datetime]
+    lease_owner: Mapped[str | None] = mapped_column(String(100))
+    lease_expires_at: Mapped[dt.datetime | None]
     last_error: Mapped[str | None] = mapped_column(Text)
     received_at: Mapped[dt.datetime]
     processed_at: Mapped[dt.datetime | None]

@@ -53,14 +53,17 @@ class IngestionSettings(BaseSettings):
     service_host: str = Field("127.0.0.1", description="Bind address of `caseloop serve`.")
     service_port: int = Field(8700, description="Port of `caseloop serve`.")
     multi_tenant: bool = Field(False, description="Require a tenant on every request.")
-    # Outbox relay
+    # Outbox relay; the lease and retry settings are those of every work queue (ingestion.queue:
+    # outbox, webhook inbox, pushes to the orchestrator)
     relay_batch_size: int = Field(20, description="Outbox rows claimed per relay round.")
     relay_lease_seconds: float = Field(
-        60.0, description="A claimed row's lease; expired ones are re-taken."
+        60.0, description="A claimed row's lease (every queue); expired ones are re-taken."
     )
-    relay_max_attempts: int = Field(10, description="Attempts before a row is dead-lettered.")
+    relay_max_attempts: int = Field(
+        10, description="Attempts before a row is dead-lettered (every queue)."
+    )
     relay_max_age_seconds: float = Field(
-        86_400.0, description="Age after which a row is dead-lettered."
+        86_400.0, description="Age after which a failing row is dead-lettered (every queue)."
     )
     relay_base_delay: float = Field(
         1.0, description="First retry delay (seconds), doubled per attempt."

@@ -30,9 +30,11 @@ from dataclasses import dataclass, replace
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from ingestion import queue
 from ingestion.applier import apply_in, write_with_retry
 from ingestion.clock import utcnow
 from ingestion.errors import TicketingRejected, TicketingUnavailable
+from ingestion.queue import Tally
 from ingestion.schema import SyncCursor, WebhookDelivery
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
@@ -67,8 +69,8 @@ class Cursor:
 
 
 @dataclass(frozen=True, slots=True)
-class SyncReport:
-    """What one poll did."""
+class SyncReport(Tally):
+    """What a poll (or several) did; reports add up, the cursor and lag are the latest."""
 
     pages: int = 0
     tickets_seen: int = 0
@@ -79,6 +81,10 @@ class SyncReport:
     cursor: Cursor | None = None
     lag_seconds: float | None = None  # now − cursor time at the end of the poll
     retry_after: float | None = None  # set when the system asked us to wait
+
+    @property
+    def busy(self) -> bool:
+        return False  # polling is paced by sync_interval, whatever a poll found
 
 
 def read_cursor(store: Store, source: str) -> Cursor | None:
@@ -153,7 +159,7 @@ class SyncWorker:
             floor = cursor_key(since, after) if after is not None else None
             fresh = [t for t in page if floor is None or _key(t) > floor]  # the tuple skip
             last = fresh[-1] if fresh else None
-            report = _merge(report, self._apply_page(fresh, last), pages=1, seen=len(fresh))
+            report += self._apply_page(fresh, last) + SyncReport(pages=1, tickets_seen=len(fresh))
             seen.update(t.id for t in fresh)
             if len(page) < limit or last is None or last.updated_at is None:
                 break
@@ -189,7 +195,7 @@ class SyncWorker:
             except TicketingRejected as exc:
                 log.warning("sync: announced ticket %s could not be read: %s", ticket_id, exc)
                 continue
-            report = _merge(report, self._apply_page([remote], None), reconciled=1)
+            report += self._apply_page([remote], None) + SyncReport(reconciled=1)
         return report
 
     def _mark_polled(self, started: dt.datetime) -> None:
@@ -208,43 +214,32 @@ class SyncWorker:
         final = replace(report, cursor=cursor, lag_seconds=lag)
         return final if retry_after is None else replace(final, retry_after=retry_after)
 
-    def run(self, stop: threading.Event, *, sleep: Callable[[float], object] | None = None) -> None:
+    def round(self) -> SyncReport:
+        """One poll, logged."""
+        report = self.poll_once()
+        log.info(
+            "sync %s: %d tickets, %d messages, lag %.1fs",
+            self.source,
+            report.tickets_seen,
+            report.messages,
+            report.lag_seconds or 0.0,
+        )
+        return report
+
+    def run(
+        self, stop: threading.Event, *, sleep: Callable[[float], object] | None = None
+    ) -> SyncReport:
         """Poll every ``sync_interval`` seconds (or after Retry-After) until ``stop`` is set."""
-        wait = sleep or stop.wait
-        while not stop.is_set():
-            try:
-                report = self.poll_once()
-            except Exception:  # the store or an adapter failed: log, wait, poll again
-                log.exception("sync %s: poll failed", self.source)
-                wait(self.settings.sync_interval)
-                continue
-            log.info(
-                "sync %s: %d tickets, %d messages, lag %.1fs",
-                self.source,
-                report.tickets_seen,
-                report.messages,
-                report.lag_seconds or 0.0,
-            )
-            if report.retry_after is not None:
-                wait(max(report.retry_after, 1.0))
-            else:
-                wait(self.settings.sync_interval)
+        return queue.run(
+            stop,
+            self.round,
+            empty=SyncReport(),
+            idle=self.settings.sync_interval,
+            name=f"sync {self.source}",
+            sleep=sleep,
+            least_wait=1.0,
+        )
 
 
 def _key(ticket: RemoteTicket) -> CursorKey:
     return cursor_key(ticket.updated_at or EPOCH, ticket.id)
-
-
-def _merge(
-    report: SyncReport, page: SyncReport, *, pages: int = 0, seen: int = 0, reconciled: int = 0
-) -> SyncReport:
-    return replace(
-        report,
-        pages=report.pages + pages,
-        tickets_seen=report.tickets_seen + seen,
-        applied=report.applied + page.applied,
-        transitions=report.transitions + page.transitions,
-        messages=report.messages + page.messages,
-        reconciled=report.reconciled + reconciled,
-        cursor=page.cursor or report.cursor,
-    )

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
 
 from flows.cli import context
 from flows.cli.app import app
+
+if TYPE_CHECKING:
+    from ingestion.sync import SyncReport
 
 
 @app.command("sync")
@@ -28,9 +31,10 @@ def sync(
     Without --once it polls every sync_interval seconds (or after a Retry-After) until SIGTERM.
     Exit code 2 when --once was cut short by the ticketing system (429 or unavailable).
     """
+    from ingestion import queue
     from ingestion.adapters import build_adapter
     from ingestion.channel import Channel
-    from ingestion.sync import SyncWorker
+    from ingestion.sync import SyncReport, SyncWorker
 
     settings = context.ingestion_settings(ctx)
     store = context.store(settings)
@@ -38,34 +42,43 @@ def sync(
     worker = SyncWorker(store, adapter, settings)
     pusher = Channel(store, settings, adapter=adapter) if channel else None
     console = Console(stderr=True)
-    stop = context.stop_on_signals()
+
+    def step() -> SyncReport:
+        report = worker.poll_once()
+        pushed = pusher.run_once() if pusher else None
+        console.print(
+            _line(adapter.source, report) + (f", {pushed.delivered} pushed" if pushed else "")
+        )
+        return report
+
     try:
-        while True:
-            report = worker.poll_once()
-            pushed = pusher.run_once() if pusher else None
-            cursor = report.cursor
-            console.print(
-                f"sync {adapter.source}: {report.tickets_seen} tickets in {report.pages} pages, "
-                f"{report.transitions} transitions, {report.messages} messages, "
-                f"{report.reconciled} re-read from webhooks"
-                + (
-                    f", cursor ({cursor.updated_at.isoformat()}, {cursor.ticket_id})"
-                    if cursor
-                    else ""
-                )
-                + (f", lag {report.lag_seconds:.1f}s" if report.lag_seconds is not None else "")
-                + (f", {pushed.delivered} pushed" if pushed else "")
+        if not once:
+            queue.run(
+                context.stop_on_signals(),
+                step,
+                empty=SyncReport(),
+                idle=settings.sync_interval,
+                name=f"sync {adapter.source}",
+                least_wait=1.0,
             )
-            if once:
-                if report.retry_after is not None:
-                    console.print(f"ticketing system asked to wait {report.retry_after:.0f}s")
-                    raise typer.Exit(2)
-                return
-            wait = report.retry_after if report.retry_after is not None else settings.sync_interval
-            if stop.wait(max(wait, 1.0)):
-                return
+            return
+        report = step()
+        if report.retry_after is not None:
+            console.print(f"ticketing system asked to wait {report.retry_after:.0f}s")
+            raise typer.Exit(2)
     finally:
         if pusher is not None:
             pusher.close()
         adapter.close()
         store.dispose()
+
+
+def _line(source: str, report: SyncReport) -> str:
+    cursor = report.cursor
+    return (
+        f"sync {source}: {report.tickets_seen} tickets in {report.pages} pages, "
+        f"{report.transitions} transitions, {report.messages} messages, "
+        f"{report.reconciled} re-read from webhooks"
+        + (f", cursor ({cursor.updated_at.isoformat()}, {cursor.ticket_id})" if cursor else "")
+        + (f", lag {report.lag_seconds:.1f}s" if report.lag_seconds is not None else "")
+    )

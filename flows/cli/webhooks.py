@@ -21,9 +21,10 @@ app.add_typer(webhooks_app, name="webhooks")
 
 def _drain(ctx: typer.Context, *, cause: str, channel: bool) -> None:
     """Process pending deliveries until none is left (or the ticketing system says wait)."""
+    from ingestion import queue
     from ingestion.adapters import build_adapter
     from ingestion.channel import Channel
-    from ingestion.inbox import InboxWorker
+    from ingestion.inbox import InboxReport, InboxWorker
 
     settings = context.ingestion_settings(ctx)
     store = context.store(settings)
@@ -31,16 +32,16 @@ def _drain(ctx: typer.Context, *, cause: str, channel: bool) -> None:
     console = Console(stderr=True)
     try:
         worker = InboxWorker(store, adapter, settings, cause=cause)
-        total = 0
-        while True:
+
+        def step() -> InboxReport:
             report = worker.process_pending()
-            total += report.processed
             console.print(
                 f"inbox: {report.processed} processed, {report.failed} failed, "
                 f"{report.deferred} deferred, {report.messages} messages"
             )
-            if report.retry_after is not None or report.processed + report.failed == 0:
-                break
+            return report
+
+        queue.drain(step, empty=InboxReport())
         if channel:
             pusher = Channel(store, settings, adapter=adapter)
             pushed = pusher.run_once()

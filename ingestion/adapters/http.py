@@ -1,4 +1,5 @@
-"""HTTP plumbing shared by every HTTP ticketing adapter: one client, one error translation.
+"""The HTTP edge: one client and one error translation for every HTTP ticketing adapter, and the
+one retry rule (`is_retryable`, `parse_retry_after`) for every HTTP call caseloop makes.
 
 What a ticketing API answers becomes one of the package's errors (see `ingestion.errors`):
 
@@ -28,11 +29,18 @@ from pydantic import BaseModel, ValidationError
 
 from ingestion.errors import TicketingRejected, TicketingUnavailable
 
-__all__ = ["JsonApi", "TicketNotFound", "parse_json", "parse_retry_after", "raise_for_status"]
+__all__ = [
+    "JsonApi",
+    "TicketNotFound",
+    "is_retryable",
+    "parse_json",
+    "parse_retry_after",
+    "raise_for_status",
+]
 
 ModelT = TypeVar("ModelT", bound=BaseModel)
 
-#: 4xx statuses that mean "later", not "never".
+#: 4xx statuses that mean "later", not "never" (timeout, too early, too many requests).
 RETRYABLE_CLIENT_STATUSES = frozenset({408, 425, 429})
 #: How much of an unexpected body an error message quotes.
 BODY_EXCERPT = 300
@@ -40,6 +48,14 @@ BODY_EXCERPT = 300
 
 class TicketNotFound(TicketingRejected):
     """The ticket (or other object) does not exist in the ticketing system (HTTP 404)."""
+
+
+def is_retryable(status: int) -> bool:
+    """Whether a non-2xx answer may succeed later: 5xx and `RETRYABLE_CLIENT_STATUSES`.
+
+    The one rule for every HTTP call caseloop makes (ticketing APIs, pushes to the orchestrator).
+    """
+    return status >= 500 or status in RETRYABLE_CLIENT_STATUSES
 
 
 def parse_retry_after(value: str | None, *, now: dt.datetime | None = None) -> float | None:
@@ -83,7 +99,7 @@ def raise_for_status(response: httpx.Response, *, system: str) -> None:
     if 200 <= status < 300:
         return
     where = f"{response.request.method} {response.request.url.path}"
-    if status >= 500 or status in RETRYABLE_CLIENT_STATUSES:
+    if is_retryable(status):
         retry_after = parse_retry_after(response.headers.get("Retry-After"))
         raise TicketingUnavailable(
             f"{system} answered {status} to {where}: {_error_message(response)}",

@@ -204,3 +204,27 @@ def test_bot_note_retry_does_not_duplicate(store: Store) -> None:
     clock.now += dt.timedelta(seconds=1)
     assert channel.add_bot_notes() == 1
     assert sum(NOTE_MARKER in c.body for c in fake.tickets["1"].comments) == 1
+
+
+def test_push_honours_a_retry_after_given_as_an_http_date(
+    store: Store, orchestrator: tuple[Orchestrator, str]
+) -> None:
+    from email.utils import format_datetime
+
+    stand_in, hook = orchestrator
+    settings = IngestionSettings(
+        orchestrator_url=hook, orchestrator_secret=SecretStr(SECRET), relay_base_delay=1
+    )
+    seed(store, settings, {"s1": 1})
+    clock = Clock()
+    channel = Channel(store, settings, clock=clock)
+    until = clock.now + dt.timedelta(seconds=200)  # within the signature tolerance
+    stand_in.answers = [(429, {"Retry-After": format_datetime(until, usegmt=True)})]
+    assert channel.push_due().retrying == 1
+    with store.transaction() as s:
+        due = s.scalars(select(OutgoingMessage.next_push_at)).one()
+    assert due is not None
+    assert due >= until - dt.timedelta(seconds=1)  # the date, not the 1 s backoff
+    clock.now = until + dt.timedelta(seconds=1)
+    assert channel.push_due().delivered == 1
+    channel.close()

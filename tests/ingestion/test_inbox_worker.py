@@ -9,10 +9,11 @@ import threading
 from sqlalchemy import select
 
 from ingestion import inbox
-from ingestion.inbox import InboxWorker
+from ingestion.inbox import InboxReport, InboxWorker
 from ingestion.schema import OutgoingMessage, TicketEvent, WebhookDelivery
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
+from tests.support.fake_ticketing import FakeClock
 from tests.support.fake_updates_ticketing import FakeTicketing, mirror_ticket
 
 SETTINGS = IngestionSettings(relay_max_attempts=3)
@@ -91,16 +92,20 @@ def test_unknown_ticket_and_foreign_source(store: Store) -> None:
 def test_429_defers_then_fails_after_max_attempts(store: Store) -> None:
     fake = setup(store)
     deliver(store, "d1", "1")
-    worker = InboxWorker(store, fake, SETTINGS)
+    clock = FakeClock(dt.datetime.now(dt.UTC))
+    worker = InboxWorker(store, fake, SETTINGS, clock=clock)
     fake.throttle(12.0)
     report = worker.process_pending()
     assert (report.deferred, report.retry_after) == (1, 12.0)
     assert states(store) == {"d1": "pending"}
+    assert worker.process_pending() == InboxReport()  # not before the Retry-After
+    clock.sleep(12)
     assert worker.process_pending().messages == 1  # the system is back
     deliver(store, "d2", "1")
     for _ in range(3):
         fake.throttle(1.0)
         worker.process_pending()
+        clock.sleep(60)  # past the backoff
     assert states(store)["d2"] == "failed"
 
 
@@ -172,4 +177,21 @@ def test_adapter_bug_defers_instead_of_killing_the_worker(store: Store) -> None:
             1,
             "RuntimeError: adapter bug",
         )
-    assert InboxWorker(store, fake, SETTINGS).process_pending().messages == 1
+    later = dt.datetime.now(dt.UTC) + dt.timedelta(seconds=SETTINGS.relay_base_delay)
+    assert InboxWorker(store, fake, SETTINGS, clock=lambda: later).process_pending().messages == 1
+
+
+def test_a_claimed_delivery_is_left_to_its_worker_until_the_lease_expires(store: Store) -> None:
+    from ingestion import queue
+    from ingestion.inbox import INBOX
+
+    fake = setup(store)
+    deliver(store, "d1", "1")
+    now = dt.datetime.now(dt.UTC)
+    claimed = queue.claim(store, INBOX, "other", now=now, lease_seconds=60, limit=9, view=id)
+    assert len(claimed) == 1
+    assert InboxWorker(store, fake, SETTINGS, clock=lambda: now).process_pending() == InboxReport()
+    assert fake.calls == []  # no second re-read while the other worker holds the lease
+    later = now + dt.timedelta(seconds=61)  # that worker died: its lease ran out
+    assert InboxWorker(store, fake, SETTINGS, clock=lambda: later).process_pending().messages == 1
+    assert states(store) == {"d1": "processed"}

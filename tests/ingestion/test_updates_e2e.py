@@ -339,6 +339,7 @@ def test_429_and_outage_from_the_real_helpdesk_are_honoured(
         cut_off.close()
         assert bodies(store, session_id) == []
         proxy.start()
+        time.sleep(first.retry_after)  # the deferred deliveries wait out the Retry-After
         # Back: the next rounds deliver the reply once.
         assert InboxWorker(store, proxied, settings).process_pending().messages == 1
         assert SyncWorker(store, proxied, settings).poll_once().messages == 0

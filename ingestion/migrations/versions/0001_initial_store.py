@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-11-26 22:37:28.162065
+Create Date: 2026-12-01 15:54:47.092270
 """
 
 from __future__ import annotations
@@ -141,6 +141,9 @@ def upgrade() -> None:
         sa.Column("body", sa.LargeBinary(), nullable=False),
         sa.Column("state", sa.String(length=20), nullable=False),
         sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("next_attempt_at", ingestion.schema.UTCDateTime(timezone=True), nullable=False),
+        sa.Column("lease_owner", sa.String(length=100), nullable=True),
+        sa.Column("lease_expires_at", ingestion.schema.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.Column("received_at", ingestion.schema.UTCDateTime(timezone=True), nullable=False),
         sa.Column("processed_at", ingestion.schema.UTCDateTime(timezone=True), nullable=True),
@@ -148,6 +151,9 @@ def upgrade() -> None:
         sa.UniqueConstraint("source", "delivery_id", name=op.f("uq_webhook_deliveries_source")),
     )
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
+        batch_op.create_index(
+            "ix_webhook_deliveries_claim", ["state", "next_attempt_at"], unique=False
+        )
         batch_op.create_index("ix_webhook_deliveries_state", ["state", "received_at"], unique=False)
 
     op.create_table(
@@ -288,6 +294,8 @@ def upgrade() -> None:
         sa.Column("push_state", sa.String(length=20), nullable=False),
         sa.Column("push_attempts", sa.Integer(), nullable=False),
         sa.Column("next_push_at", ingestion.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("lease_owner", sa.String(length=100), nullable=True),
+        sa.Column("lease_expires_at", ingestion.schema.UTCDateTime(timezone=True), nullable=True),
         sa.Column("last_error", sa.Text(), nullable=True),
         sa.ForeignKeyConstraint(
             ["comment_id"],
@@ -332,6 +340,7 @@ def downgrade() -> None:
     op.drop_table("webhook_rejections")
     with op.batch_alter_table("webhook_deliveries", schema=None) as batch_op:
         batch_op.drop_index("ix_webhook_deliveries_state")
+        batch_op.drop_index("ix_webhook_deliveries_claim")
 
     op.drop_table("webhook_deliveries")
     with op.batch_alter_table("tickets", schema=None) as batch_op:

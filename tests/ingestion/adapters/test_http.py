@@ -225,3 +225,24 @@ def test_public_api_is_pinned() -> None:
     import ingestion.adapters
 
     assert ingestion.adapters.__all__ == ["HelpdeskAdapter", "TicketNotFound", "build_adapter"]
+
+
+@pytest.mark.parametrize(
+    ("status", "retryable"),
+    [
+        (500, True),
+        (503, True),
+        (408, True),
+        (425, True),
+        (429, True),
+        (400, False),
+        (404, False),
+        (409, False),
+        (410, False),
+        (301, False),
+    ],
+)
+def test_one_rule_for_retryable_answers(status: int, retryable: bool) -> None:
+    from ingestion.adapters.http import is_retryable
+
+    assert is_retryable(status) is retryable
