@@ -39,6 +39,7 @@ from ingestion.adapters.http import is_retryable, parse_retry_after
 from ingestion.applier import record_own_note
 from ingestion.clock import utcnow
 from ingestion.errors import NotFound, TicketingRejected, TicketingUnavailable
+from ingestion.notes import marker, marker_prefix, write_note_once
 from ingestion.outbox import TOPIC_BOT_NOTE
 from ingestion.queue import QueueTable, RetryPolicy, Tally
 from ingestion.schema import OutgoingMessage, Ticket, TicketComment
@@ -48,7 +49,9 @@ from ingestion.ticketing import TicketingAdapter
 from ingestion.webhooks import signed_headers
 
 log = logging.getLogger(__name__)
-NOTE_MARKER = "caseloop-forwarded-message:"
+FORWARDED = "forwarded-message"
+#: What every "forwarded" note carries (`ingestion.notes` marker format).
+NOTE_MARKER = marker_prefix(FORWARDED)
 #: The outgoing messages as a queue: one session at a time, in ``seq`` order.
 MESSAGES = QueueTable(
     OutgoingMessage,
@@ -280,19 +283,14 @@ class Channel:
         with self.store.transaction() as session:
             ticket = session.get(Ticket, item.payload["ticket_row"])
             external_id = ticket.external_id if ticket else None
-        tag = f"{NOTE_MARKER} {item.payload['message_id']}"
+        tag = marker(FORWARDED, item.payload["message_id"])
+        text = f"Forwarded to the customer's chat as message #{item.payload['seq']}.\n{tag}"
         try:
-            if external_id is None:
+            if ticket is None or external_id is None:
                 raise TicketingRejected("the ticket's mirror row is gone")
-            earlier = None
-            if item.attempts > 1:  # an earlier attempt may have written it before failing
-                comments = self.adapter.get_ticket(external_id).comments
-                earlier = next((c for c in comments if tag in c.body), None)
-            if earlier is not None:
-                comment = earlier
-            else:
-                text = f"Forwarded to the customer's chat as message #{item.payload['seq']}.\n{tag}"
-                comment = self.adapter.add_comment(external_id, text, public=False)
+            note = write_note_once(
+                self.adapter, external_id, tag, text, look_first=item.attempts > 1
+            )
         except (TicketingUnavailable, TicketingRejected) as exc:
             with self.store.transaction() as session:
                 outbox.fail(
@@ -308,8 +306,7 @@ class Channel:
             return 0
         with self.store.transaction() as session:
             outbox.complete(session, item, now=self.clock())
-            if comment is not None and ticket is not None:
-                record_own_note(session, ticket.id, comment, now=self.clock())
+            record_own_note(session, ticket.id, note.comment, now=self.clock())
         return 1
 
     def run_once(self) -> PushReport:

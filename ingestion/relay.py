@@ -40,6 +40,7 @@ from ingestion.applier import Opening, record_delivery, write_with_retry
 from ingestion.clock import utcnow
 from ingestion.errors import TicketingRejected, TicketingUnavailable
 from ingestion.escalations import EscalationRequest
+from ingestion.notes import write_note_once
 from ingestion.outbox import TOPIC_CREATE, TOPIC_NOTE, OutboxItem
 from ingestion.queue import RetryPolicy, Tally
 from ingestion.schema import Escalation, Ticket
@@ -239,14 +240,14 @@ class Relay:
         return _Delivered(remote.id, remote)
 
     def _note(self, item: OutboxItem, context: _Context, target: _Delivered) -> _Delivered:
-        tag = marker(item.idempotency_key)
-        if item.attempts > 1:  # an earlier attempt may have added it before failing
-            ticket = self.adapter.get_ticket(target.external_id)
-            earlier = next((c for c in ticket.comments if tag in c.body), None)
-            if earlier is not None:
-                return target.with_note(earlier)
-        body = note_text(context.request, context.previous, item.idempotency_key)
-        return target.with_note(self.adapter.add_comment(target.external_id, body, public=False))
+        note = write_note_once(
+            self.adapter,
+            target.external_id,
+            marker(item.idempotency_key),
+            note_text(context.request, context.previous, item.idempotency_key),
+            look_first=item.attempts > 1,  # an earlier attempt may have added it before failing
+        )
+        return target.with_note(note.comment)
 
     def _record(self, item: OutboxItem, context: _Context, delivered: _Delivered) -> None:
         request = context.request

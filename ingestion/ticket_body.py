@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from ingestion import notes
 from ingestion.escalations import EscalationRequest, Evidence, Message
 
 REASON_LABELS = {
@@ -23,8 +24,8 @@ TITLE_LIMIT = 120
 
 
 def marker(escalation_id: str) -> str:
-    """The line that ties a ticket or a note to its escalation."""
-    return f"caseloop-escalation: {escalation_id}"
+    """The line that ties a ticket or a note to its escalation (`ingestion.notes` format)."""
+    return notes.marker("escalation", escalation_id)
 
 
 def ticket_title(request: EscalationRequest) -> str:

@@ -3,7 +3,8 @@
 * `missing_context`: for a ticket that is still open, the transcript messages and evidence its
   conversation's escalations gained *after* the ticket was created, minus what the ticket already
   shows (the relay's update notes carry most of it). `push_context` writes the rest as one bot
-  note, marked with a hash of its content, so it is written once however often sync runs.
+  note, marked with a hash of its content (``caseloop-context: …``, `ingestion.notes`), so it is
+  written once however often sync runs.
 * `stuck_outbox`/`redrive_stuck`: pending outbox rows older than a threshold whose lease has
   expired are made due now (dead rows stay dead: re-driving those is an operator's decision).
 * `drift`: a ticket the store mirrors that the ticketing system no longer has, or whose
@@ -18,6 +19,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import or_, select
 
+from ingestion import notes
 from ingestion.schema import Escalation, OutboxRow, Ticket
 from ingestion.status import OPEN_STATUSES, mirror_status
 from ingestion.store import Store
@@ -78,11 +80,10 @@ def push_context(store: Store, adapter: TicketingAdapter, ticket_id: int) -> boo
     absent = [line for line in lines if not any(_core(line) in body for body in bodies)]
     if not absent:
         return False
-    marker = f"[caseloop sync {hashlib.sha256(chr(10).join(absent).encode()).hexdigest()[:16]}]"
-    if any(marker in body for body in bodies):
-        return False
-    adapter.add_comment(external_id, "\n".join([NOTE_TITLE, "", *absent, "", marker]), public=False)
-    return True
+    digest = hashlib.sha256("\n".join(absent).encode()).hexdigest()[:16]
+    tag = notes.marker("context", digest)
+    body = "\n".join([NOTE_TITLE, "", *absent, "", tag])
+    return notes.add_note(store, adapter, ticket_id, remote, tag, body)
 
 
 def stuck_outbox(store: Store, *, now: dt.datetime, older_than: float) -> list[int]:

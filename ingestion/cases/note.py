@@ -1,8 +1,9 @@
 """The optional write-back: a "Resolution summary" internal note on the ticket, written once.
 
-The note ends with a marker naming the case, version and content hash; before writing, the
-ticket's comments are read and the note is skipped when that marker is already there, so
-re-runs, retries after a timeout and concurrent runs do not pile up notes.
+The note ends with a marker naming the case, version and content hash (``caseloop-case: …``, the
+`ingestion.notes` format); `ingestion.notes.add_note` skips it when the ticket already has that
+marker, so re-runs, retries after a timeout and concurrent runs do not pile up notes, and mirrors
+it as the bot's own comment.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from collections.abc import Sequence
 
 from sqlalchemy import select
 
+from ingestion import notes
 from ingestion.cases.catalogue import active_summary
 from ingestion.cases.report import CaseOutcome
 from ingestion.errors import TicketingError
@@ -23,7 +25,7 @@ TITLE = "Resolution summary"
 
 def marker(row: CaseSummary) -> str:
     """The idempotency marker of one case version's note."""
-    return f"[caseloop case {row.case_id} v{row.version} {row.content_hash[:12]}]"
+    return notes.marker("case", f"{row.case_id} v{row.version} {row.content_hash[:12]}")
 
 
 def note_body(row: CaseSummary) -> str:
@@ -43,11 +45,7 @@ def write_note(store: Store, adapter: TicketingAdapter, case_id: str) -> bool:
         external_id = session.scalar(select(Ticket.external_id).where(Ticket.id == row.ticket_id))
     if external_id is None:
         return False
-    remote = adapter.get_ticket(external_id)
-    if any(marker(row) in comment.body for comment in remote.comments):
-        return False
-    adapter.add_comment(external_id, note_body(row), public=False)
-    return True
+    return notes.add_note(store, adapter, row.ticket_id, external_id, marker(row), note_body(row))
 
 
 def write_notes(store: Store, adapter: TicketingAdapter, outcomes: Sequence[CaseOutcome]) -> int:
