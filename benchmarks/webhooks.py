@@ -47,8 +47,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ingestion.http import create_app
 from ingestion.http.webhooks import read_body, standard_delivery
 from ingestion.settings import IngestionSettings
+from ingestion.signatures import signed_headers
 from ingestion.store import Store, open_store
-from ingestion.webhooks import signed_headers
 
 SECRET = "whsec_" + base64.b64encode(b"benchmark secret of 32 bytes!!!!").decode()
 POSTGRES = os.environ.get(
@@ -177,9 +177,9 @@ def postgres_store() -> Iterator[Store | None]:
 def reply_latency(tmp: Path, *, webhooks: bool, args: argparse.Namespace) -> list[float]:
     from flows.helpdesk import HelpdeskServer
     from ingestion.adapters.helpdesk import HelpdeskAdapter
-    from ingestion.channel import list_messages
     from ingestion.errors import TicketingUnavailable
     from ingestion.inbox import InboxWorker
+    from ingestion.messages import list_messages
     from ingestion.schema import Ticket
     from ingestion.sync import SyncWorker
 

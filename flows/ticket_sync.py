@@ -1,6 +1,6 @@
 """`ticket_sync`: keep escalation payloads, evidence and outbox consistent with the tickets.
 
-Thin wrapper over `ingestion.cases.drift`: for every open ticket, context added to its
+Thin wrapper over `ingestion.drift` and `ingestion.outbox`: for every open ticket, context added to its
 conversation after the ticket was created and not on the ticket yet is pushed as one bot note
 (once); outbox rows pending past ``sync_stuck_after_seconds`` are made due and the relay drains
 them; every mirrored ticket not closed or deleted is compared with the ticketing system and the
@@ -28,7 +28,8 @@ from flows.learning import (
     settled,
     ticketing_slot,
 )
-from ingestion.cases import drift as checks
+from ingestion import drift as checks
+from ingestion import outbox
 from ingestion.cases.runs import finish_run, start_run
 from ingestion.schema import Ticket
 from ingestion.settings import IngestionSettings
@@ -38,7 +39,7 @@ FLOW_NAME = "ticket_sync"
 
 
 @dataclass(slots=True)
-class SyncReport:
+class TicketSyncReport:
     """What one sync run did and found."""
 
     notes_pushed: list[str] = field(default_factory=list)
@@ -94,7 +95,7 @@ def check_drift(store: Any, adapter: Any, ticket_id: int) -> checks.Drift | None
 @flow(name=FLOW_NAME, validate_parameters=False)
 def ticket_sync(
     settings: Any = None, store: Any = None, adapter: Any = None, drain_relay: bool = True
-) -> SyncReport:
+) -> TicketSyncReport:
     """One consistency pass; builds what it is not given from the environment's settings."""
     settings = settings or IngestionSettings.load()
     with ExitStack() as resources:
@@ -103,11 +104,13 @@ def ticket_sync(
         return _run(settings, store, adapter, drain_relay)
 
 
-def _run(settings: IngestionSettings, store: Any, adapter: Any, drain_relay: bool) -> SyncReport:
+def _run(
+    settings: IngestionSettings, store: Any, adapter: Any, drain_relay: bool
+) -> TicketSyncReport:
     logger = get_run_logger()
     now = dt.datetime.now(dt.UTC)
     run_id = start_run(store, FLOW_NAME, now=now, window_start=None)
-    report = SyncReport()
+    report = TicketSyncReport()
     try:
         ensure_ticketing_limit(settings)
         _redrive(settings, store, adapter, now, drain_relay, report)
@@ -145,12 +148,12 @@ def _redrive(
     adapter: Any,
     now: dt.datetime,
     drain_relay: bool,
-    report: SyncReport,
+    report: TicketSyncReport,
 ) -> None:
-    stuck = checks.stuck_outbox(store, now=now, older_than=settings.sync_stuck_after_seconds)
+    stuck = outbox.stuck_outbox(store, now=now, older_than=settings.sync_stuck_after_seconds)
     if not stuck:
         return
-    checks.redrive_stuck(store, stuck, now=now)
+    outbox.redrive_stuck(store, stuck, now=now)
     report.redriven = stuck
     if drain_relay:
         from ingestion.relay import Relay
@@ -175,7 +178,7 @@ def sync_once(
     *,
     drain_relay: bool = True,
     progress: Any = None,
-) -> SyncReport:
+) -> TicketSyncReport:
     """The same pass without Prefect (``caseloop sync-once``): sequential, no retries.
 
     ``progress(done, total)`` is called as tickets are checked.
@@ -184,10 +187,10 @@ def sync_once(
 
     now = dt.datetime.now(dt.UTC)
     run_id = start_run(store, FLOW_NAME, now=now, window_start=None)
-    report = SyncReport()
-    stuck = checks.stuck_outbox(store, now=now, older_than=settings.sync_stuck_after_seconds)
+    report = TicketSyncReport()
+    stuck = outbox.stuck_outbox(store, now=now, older_than=settings.sync_stuck_after_seconds)
     if stuck:
-        checks.redrive_stuck(store, stuck, now=now)
+        outbox.redrive_stuck(store, stuck, now=now)
         report.redriven = stuck
         if drain_relay:
             from ingestion.relay import Relay

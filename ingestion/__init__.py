@@ -2,13 +2,12 @@
 
 Escalations go out through a transactional outbox (`escalate`, `Relay`); ticket updates come back
 by webhook (`InboxWorker`) or polling (`SyncWorker`) into one applier (`apply_snapshot`), and agent
-replies reach the orchestrator through the `Channel` (push) or `list_messages` (pull).
+replies reach the orchestrator through the `Pusher` (push) or `list_messages` (pull).
 
 The public API is re-exported here; implementation lives in one module per concept.
 """
 
 from ingestion.applier import ApplyResult, apply_snapshot
-from ingestion.channel import Channel, list_messages
 from ingestion.errors import (
     CaseloopIngestionError,
     IdempotencyConflict,
@@ -29,6 +28,8 @@ from ingestion.escalations import (
     parse_escalation,
 )
 from ingestion.inbox import InboxReport, InboxWorker
+from ingestion.messages import list_messages
+from ingestion.pusher import Pusher
 from ingestion.relay import Relay, RelayReport
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store, open_store
@@ -37,7 +38,6 @@ from ingestion.sync import SyncReport, SyncWorker
 __all__ = [
     "ApplyResult",
     "CaseloopIngestionError",
-    "Channel",
     "EscalationRequest",
     "EscalationView",
     "IdempotencyConflict",
@@ -47,6 +47,7 @@ __all__ = [
     "InvalidEscalation",
     "NotFound",
     "PayloadTooLarge",
+    "Pusher",
     "Relay",
     "RelayReport",
     "Store",

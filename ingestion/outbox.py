@@ -15,7 +15,9 @@ its conversation (only) until it is delivered or dead.
 Retries back off exponentially with jitter (``base · 2^(attempt-1)``, capped, drawn from its upper
 half) and never earlier than a Retry-After the ticketing system sent. A row is dead after
 ``relay_max_attempts`` attempts, after ``relay_max_age_seconds``, or at once on a permanent
-error; the last error is kept, and `redrive` puts dead rows back in the queue.
+error; the last error is kept, and `redrive` puts dead rows back in the queue. Pending rows
+that sat past a threshold with no live lease (`stuck_outbox`) are made due at once by
+`redrive_stuck`, which ``ticket_sync`` runs (dead rows stay dead: that is an operator's call).
 """
 
 from __future__ import annotations
@@ -25,7 +27,7 @@ import random
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, func, select, update
+from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ingestion import queue
@@ -49,8 +51,10 @@ __all__ = [
     "next_due",
     "oldest_pending_age",
     "redrive",
+    "redrive_stuck",
     "release",
     "renew",
+    "stuck_outbox",
 ]
 #: Open a ticket for an escalation (the relay).
 TOPIC_CREATE = "ticket.create"
@@ -251,3 +255,26 @@ def counts(store: Store) -> dict[str, int]:
     with store.transaction() as tx:
         result = tx.execute(select(OutboxRow.state, func.count()).group_by(OutboxRow.state))
         return {str(state): int(n) for state, n in result}
+
+
+def stuck_outbox(store: Store, *, now: dt.datetime, older_than: float) -> list[int]:
+    """Pending rows created before ``now - older_than`` seconds and not leased right now."""
+    cutoff = now - dt.timedelta(seconds=older_than)
+    with store.transaction() as tx:
+        query = select(OutboxRow.id).where(
+            OutboxRow.state == "pending",
+            OutboxRow.created_at < cutoff,
+            or_(OutboxRow.lease_expires_at.is_(None), OutboxRow.lease_expires_at <= now),
+        )
+        return list(tx.scalars(query.order_by(OutboxRow.id)))
+
+
+def redrive_stuck(store: Store, ids: list[int], *, now: dt.datetime) -> int:
+    """Make stuck pending rows due now (their attempts and age are kept)."""
+    with store.transaction() as tx:
+        rows = list(tx.scalars(select(OutboxRow).where(OutboxRow.id.in_(ids))))
+        for row in rows:
+            if row.state == "pending":
+                row.next_attempt_at = now
+                row.lease_owner = row.lease_expires_at = None
+        return len(rows)

@@ -33,14 +33,14 @@ def sync(
     """
     from ingestion import queue
     from ingestion.adapters import build_adapter
-    from ingestion.channel import Channel
+    from ingestion.pusher import Pusher
     from ingestion.sync import SyncReport, SyncWorker
 
     settings = context.ingestion_settings(ctx)
     store = context.store(settings)
     adapter = build_adapter(settings)
     worker = SyncWorker(store, adapter, settings)
-    pusher = Channel(store, settings, adapter=adapter) if channel else None
+    pusher = Pusher(store, settings, adapter=adapter) if channel else None
     console = Console(stderr=True)
 
     def step() -> SyncReport:

@@ -23,8 +23,8 @@ def _drain(ctx: typer.Context, *, cause: str, channel: bool) -> None:
     """Process pending deliveries until none is left (or the ticketing system says wait)."""
     from ingestion import queue
     from ingestion.adapters import build_adapter
-    from ingestion.channel import Channel
     from ingestion.inbox import InboxReport, InboxWorker
+    from ingestion.pusher import Pusher
 
     settings = context.ingestion_settings(ctx)
     store = context.store(settings)
@@ -43,7 +43,7 @@ def _drain(ctx: typer.Context, *, cause: str, channel: bool) -> None:
 
         queue.drain(step, empty=InboxReport())
         if channel:
-            pusher = Channel(store, settings, adapter=adapter)
+            pusher = Pusher(store, settings, adapter=adapter)
             pushed = pusher.run_once()
             pusher.close()
             console.print(f"channel: {pushed.delivered} pushed, {pushed.notes} bot notes")
@@ -71,15 +71,15 @@ def worker(
         _drain(ctx, cause="webhook", channel=channel)
         return
     from ingestion.adapters import build_adapter
-    from ingestion.channel import Channel
     from ingestion.inbox import InboxWorker
+    from ingestion.pusher import Pusher
 
     settings = context.ingestion_settings(ctx)
     store = context.store(settings)
     adapter = build_adapter(settings)
     stop = context.stop_on_signals()
     threads = [threading.Thread(target=InboxWorker(store, adapter, settings).run, args=(stop,))]
-    pusher = Channel(store, settings, adapter=adapter) if channel else None
+    pusher = Pusher(store, settings, adapter=adapter) if channel else None
     if pusher is not None:
         threads.append(threading.Thread(target=pusher.run, args=(stop,)))
     console = Console(stderr=True)

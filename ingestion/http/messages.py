@@ -11,9 +11,9 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
-from ingestion.channel import list_messages
 from ingestion.errors import NotFound
 from ingestion.http.deps import get_settings, get_store
+from ingestion.messages import list_messages
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
 

@@ -31,8 +31,8 @@ from starlette.concurrency import run_in_threadpool
 from ingestion import inbox
 from ingestion.errors import WebhookRejected
 from ingestion.settings import IngestionSettings
+from ingestion.signatures import verify
 from ingestion.store import Store
-from ingestion.webhooks import verify
 
 log = logging.getLogger(__name__)
 router = APIRouter(tags=["webhooks"])

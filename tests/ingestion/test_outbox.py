@@ -1,4 +1,5 @@
-"""Outbox claiming, leases, order per conversation, backoff, dead letters and the health figure."""
+"""Outbox claiming, leases, order per conversation, backoff, dead letters, re-driving stuck rows
+and the health figure."""
 
 from __future__ import annotations
 
@@ -7,11 +8,14 @@ import random
 import threading
 
 import pytest
+from sqlalchemy import select
 
 from ingestion import outbox
 from ingestion.outbox import RetryPolicy
 from ingestion.schema import OutboxRow
 from ingestion.store import Store, open_store
+from tests.ingestion.cases.world import T0 as WORLD_T0
+from tests.ingestion.cases.world import World
 from tests.support.fake_ticketing import T0
 
 TOPICS = ("ticket.create", "ticket.note")
@@ -183,3 +187,34 @@ def test_renew_only_while_the_lease_is_held(store: Store) -> None:
     assert claim(store, "r2", T0 + dt.timedelta(seconds=40)) == []  # renewed until 50 s
     assert claim(store, "r2", T0 + dt.timedelta(seconds=51)) == ["a1"]
     assert not outbox.renew(store, item, "r1", now=T0 + dt.timedelta(seconds=52), lease_seconds=30)
+
+
+def test_stuck_rows_are_found_and_made_due(store: Store) -> None:
+    world = World(store)
+    world.escalate("1", "Question one")
+    now = WORLD_T0 + dt.timedelta(hours=2)
+    with store.transaction() as tx:
+        tx.add(
+            OutboxRow(
+                topic="ticket.note",
+                aggregate_id="s-x",
+                idempotency_key="k-leased",
+                payload={},
+                state="pending",
+                next_attempt_at=now + dt.timedelta(days=1),
+                lease_owner="alive",
+                lease_expires_at=now + dt.timedelta(minutes=1),  # a live relay holds it
+                created_at=WORLD_T0,
+            )
+        )
+        rows = {r.idempotency_key: r.id for r in tx.scalars(select(OutboxRow))}
+        for row in tx.scalars(select(OutboxRow).where(OutboxRow.idempotency_key != "k-leased")):
+            row.next_attempt_at = now + dt.timedelta(days=1)
+    stuck = outbox.stuck_outbox(store, now=now, older_than=900)
+    assert stuck == [i for k, i in rows.items() if k != "k-leased"]
+    assert outbox.stuck_outbox(store, now=WORLD_T0 + dt.timedelta(minutes=5), older_than=900) == []
+    assert outbox.redrive_stuck(store, stuck, now=now) == 1
+    with store.transaction() as tx:
+        row = tx.get_one(OutboxRow, stuck[0])
+        assert row.next_attempt_at == now
+        assert row.lease_owner is None

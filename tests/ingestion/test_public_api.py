@@ -7,7 +7,6 @@ import ingestion
 EXPECTED = [
     "ApplyResult",
     "CaseloopIngestionError",
-    "Channel",
     "EscalationRequest",
     "EscalationView",
     "IdempotencyConflict",
@@ -17,6 +16,7 @@ EXPECTED = [
     "InvalidEscalation",
     "NotFound",
     "PayloadTooLarge",
+    "Pusher",
     "Relay",
     "RelayReport",
     "Store",

@@ -29,17 +29,18 @@ from flows.cli import app as cli
 from flows.helpdesk import HelpdeskServer
 from ingestion import inbox
 from ingestion.adapters.helpdesk import HelpdeskAdapter
-from ingestion.channel import NOTE_MARKER, Channel, list_messages
 from ingestion.errors import TicketingUnavailable
 from ingestion.escalations import EscalationRequest, escalate
 from ingestion.http import create_app
 from ingestion.inbox import InboxWorker
+from ingestion.messages import list_messages
+from ingestion.pusher import NOTE_MARKER, Pusher
 from ingestion.relay import Relay
 from ingestion.schema import OutgoingMessage, Ticket, TicketComment, TicketEvent, WebhookDelivery
 from ingestion.settings import IngestionSettings
+from ingestion.signatures import verify
 from ingestion.store import Store
 from ingestion.sync import SyncWorker, read_cursor
-from ingestion.webhooks import verify
 from tests.support.fake_ticketing import escalation_payload
 from tests.support.loopback import free_port, serve
 
@@ -377,7 +378,7 @@ def test_pushed_to_the_orchestrator_signed_in_order_with_bot_notes(
         reply(adapter, ticket_id, "never pushed", public=False)
         worker, channel = (
             InboxWorker(store, adapter, pushing),
-            Channel(store, pushing, adapter=adapter),
+            Pusher(store, pushing, adapter=adapter),
         )
         for _ in range(5):  # notes fire webhooks of their own: a few rounds settle everything
             worker.process_pending()

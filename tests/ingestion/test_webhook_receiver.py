@@ -19,8 +19,8 @@ from ingestion import inbox
 from ingestion.http import create_app
 from ingestion.schema import OutgoingMessage, WebhookDelivery
 from ingestion.settings import IngestionSettings
+from ingestion.signatures import signed_headers
 from ingestion.store import Store
-from ingestion.webhooks import signed_headers
 from tests.support.loopback import serve
 
 SECRET = "whsec_" + base64.b64encode(b"caseloop receiver test key 32 b!").decode()

@@ -7,7 +7,7 @@ import base64
 import pytest
 
 from ingestion.errors import WebhookRejected
-from ingestion.webhooks import (
+from ingestion.signatures import (
     REJECTION_REASONS,
     hmac_sha256_signature,
     sign,

@@ -11,8 +11,10 @@ import dataclasses
 import datetime as dt
 import itertools
 
+from ingestion.applier import apply_snapshot
 from ingestion.errors import TicketingRejected, TicketingUnavailable
 from ingestion.schema import Ticket
+from ingestion.settings import IngestionSettings
 from ingestion.store import Store
 from ingestion.ticketing import (
     Capabilities,
@@ -156,3 +158,17 @@ def mirror_ticket(
         session.add(row)
         session.flush()
         return row.id
+
+
+def seed_replies(
+    store: Store, settings: IngestionSettings, replies: dict[str, int]
+) -> FakeTicketing:
+    """One ticket per session with that many public agent replies, applied."""
+    fake = FakeTicketing()
+    for session_id, count in replies.items():
+        remote = fake.create_ticket(NewTicket(session_id, session_id, "acme", "t", "b"))
+        mirror_ticket(store, "fake", remote.id, session_id)
+        for n in range(count):
+            fake.comment(remote.id, f"{session_id} reply {n + 1}", public=True)
+        apply_snapshot(store, "fake", fake.tickets[remote.id], cause="poll", settings=settings)
+    return fake

@@ -1,5 +1,5 @@
-"""The channel to the orchestrator: pull endpoint, signed pushes in per-session order with
-retries, and the optional bot note after forwarding."""
+"""The push worker: signed pushes to the orchestrator in per-session order with retries, and the
+optional bot note after forwarding."""
 
 from __future__ import annotations
 
@@ -8,22 +8,20 @@ import datetime as dt
 import json
 from collections.abc import Iterator
 
-import httpx
 import pytest
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 from pydantic import SecretStr
 from sqlalchemy import select
 
-from ingestion.applier import apply_snapshot, message_id
-from ingestion.channel import NOTE_MARKER, Channel, list_messages
-from ingestion.http import create_app
+from ingestion.applier import apply_snapshot
+from ingestion.messages import list_messages
+from ingestion.pusher import NOTE_MARKER, Pusher
 from ingestion.schema import OutboxRow, OutgoingMessage, TicketComment
 from ingestion.settings import IngestionSettings
+from ingestion.signatures import verify
 from ingestion.store import Store
-from ingestion.ticketing import NewTicket
-from ingestion.webhooks import verify
-from tests.support.fake_updates_ticketing import FakeTicketing, mirror_ticket
+from tests.support.fake_updates_ticketing import seed_replies
 from tests.support.loopback import serve
 
 SECRET = "whsec_" + base64.b64encode(b"orchestrator push secret 32 byte").decode()
@@ -54,50 +52,12 @@ def orchestrator() -> Iterator[tuple[Orchestrator, str]]:
         yield stand_in, f"{url}/hook"
 
 
-def seed(store: Store, settings: IngestionSettings, replies: dict[str, int]) -> FakeTicketing:
-    """One ticket per session with that many public agent replies, applied."""
-    fake = FakeTicketing()
-    for session_id, count in replies.items():
-        remote = fake.create_ticket(NewTicket(session_id, session_id, "acme", "t", "b"))
-        mirror_ticket(store, "fake", remote.id, session_id)
-        for n in range(count):
-            fake.comment(remote.id, f"{session_id} reply {n + 1}", public=True)
-        apply_snapshot(store, "fake", fake.tickets[remote.id], cause="poll", settings=settings)
-    return fake
-
-
 class Clock:
     def __init__(self) -> None:
         self.now = dt.datetime.now(dt.UTC)
 
     def __call__(self) -> dt.datetime:
         return self.now
-
-
-def test_pull_endpoint(store: Store) -> None:
-    seed(store, IngestionSettings(), {"s1": 3, "s2": 1})
-    with serve(create_app(IngestionSettings(messages_page_limit=2), store)) as url:
-        first = httpx.get(f"{url}/sessions/s1/messages").json()
-        assert [m["body"] for m in first["messages"]] == ["s1 reply 1", "s1 reply 2"]
-        assert first["next_after"] == 2
-        rest = httpx.get(f"{url}/sessions/s1/messages", params={"after": 2}).json()
-        assert [m["seq"] for m in rest["messages"]] == [3]
-        by_id = httpx.get(
-            f"{url}/sessions/s1/messages", params={"after": first["messages"][0]["id"]}
-        )
-        assert [m["seq"] for m in by_id.json()["messages"]] == [2, 3]
-        assert by_id.json()["messages"][0]["id"] == message_id("fake", "1", "2")
-        done = httpx.get(f"{url}/sessions/s1/messages", params={"after": 3}).json()
-        assert done == {"session_id": "s1", "messages": [], "next_after": 3}
-        foreign = httpx.get(
-            f"{url}/sessions/s2/messages", params={"after": first["messages"][0]["id"]}
-        )
-        assert foreign.status_code == 404
-        assert foreign.json()["detail"][0]["loc"] == ["query", "after"]
-        bad = httpx.get(f"{url}/sessions/s1/messages", params={"after": "drop table"})
-        assert bad.status_code == 422
-        assert bad.json()["detail"][0]["loc"] == ["query", "after"]
-        assert httpx.get(f"{url}/sessions/s1/messages", params={"limit": 0}).status_code == 422
 
 
 def test_push_signed_in_order_with_retries(
@@ -110,9 +70,9 @@ def test_push_signed_in_order_with_retries(
         relay_base_delay=10,
         relay_max_delay=60,
     )
-    seed(store, settings, {"s1": 2, "s2": 1})
+    seed_replies(store, settings, {"s1": 2, "s2": 1})
     clock = Clock()
-    channel = Channel(store, settings, clock=clock)
+    channel = Pusher(store, settings, clock=clock)
     stand_in.answers = [(500, {}), (200, {})]  # the first push fails, the other head succeeds
     first = channel.push_due()
     assert (first.delivered, first.retrying) == (1, 1)
@@ -146,9 +106,9 @@ def test_push_dead_on_4xx_and_after_max_attempts(
         relay_max_attempts=2,
         relay_base_delay=1,
     )
-    seed(store, settings, {"s1": 2})
+    seed_replies(store, settings, {"s1": 2})
     clock = Clock()
-    channel = Channel(store, settings, clock=clock)
+    channel = Pusher(store, settings, clock=clock)
     stand_in.answers = [(410, {})]
     assert channel.push_due().dead == 1  # permanent: dead at once; the next message is unblocked
     stand_in.answers = [(500, {}), (500, {})]
@@ -166,10 +126,10 @@ def test_push_dead_on_4xx_and_after_max_attempts(
 
 def test_bot_note_after_forward(store: Store) -> None:
     settings = IngestionSettings(bot_note_after_forward=True)
-    fake = seed(store, settings, {"s1": 1})
+    fake = seed_replies(store, settings, {"s1": 1})
     with store.transaction() as s:
         assert [r.topic for r in s.scalars(select(OutboxRow))] == ["ticket.bot_note"]
-    channel = Channel(store, settings, adapter=fake)
+    channel = Pusher(store, settings, adapter=fake)
     assert channel.add_bot_notes() == 1
     assert channel.add_bot_notes() == 0
     [note] = [c for c in fake.tickets["1"].comments if NOTE_MARKER in c.body]
@@ -187,9 +147,9 @@ def test_bot_note_retry_does_not_duplicate(store: Store) -> None:
     settings = IngestionSettings(
         bot_note_after_forward=True, relay_base_delay=0.001, relay_max_delay=0.001
     )
-    fake = seed(store, settings, {"s1": 1})
+    fake = seed_replies(store, settings, {"s1": 1})
     clock = Clock()
-    channel = Channel(store, settings, adapter=fake, clock=clock)
+    channel = Pusher(store, settings, adapter=fake, clock=clock)
     real_add = fake.add_comment
 
     def add_then_fail(ticket_id: str, body: str, *, public: bool):  # type: ignore[no-untyped-def]
@@ -215,9 +175,9 @@ def test_push_honours_a_retry_after_given_as_an_http_date(
     settings = IngestionSettings(
         orchestrator_url=hook, orchestrator_secret=SecretStr(SECRET), relay_base_delay=1
     )
-    seed(store, settings, {"s1": 1})
+    seed_replies(store, settings, {"s1": 1})
     clock = Clock()
-    channel = Channel(store, settings, clock=clock)
+    channel = Pusher(store, settings, clock=clock)
     until = clock.now + dt.timedelta(seconds=200)  # within the signature tolerance
     stand_in.answers = [(429, {"Retry-After": format_datetime(until, usegmt=True)})]
     assert channel.push_due().retrying == 1

@@ -1,22 +1,18 @@
-"""The channel back to the orchestrator: forwarded agent replies, pulled or pushed, in order.
+"""The push worker: agent replies POSTed to the orchestrator, in order, and the "forwarded" notes.
 
-Outgoing messages are written by the applier (stable id = UUIDv5 of ticket and comment, ``seq``
-per session). The orchestrator gets them either way, and dedupes on the id:
-
-* pull: `list_messages` behind ``GET /sessions/{session_id}/messages?after=<seq or message id>``;
-* push: `Channel.push_due` POSTs each message to ``orchestrator_url``, signed with the Standard
-  Webhooks scheme (``webhook-id`` = message id, so the orchestrator's dedupe survives retries).
-  Only the oldest undelivered message of a session is in flight, so a session never receives
-  seq n+1 before seq n. Outgoing messages are one of the store's work queues (`ingestion.queue`):
-  a claimed message is leased, so a crashed pusher's work is re-taken, and failures retry with
-  the shared policy (exponential backoff with jitter, Retry-After honoured, dead after
-  ``relay_max_attempts`` or at once on an answer that cannot succeed later, see
-  `ingestion.adapters.http.is_retryable`).
+`Pusher.push_due` POSTs each due message (`ingestion.messages`) to ``orchestrator_url``, signed
+with the Standard Webhooks scheme (``webhook-id`` = message id, so the orchestrator's dedupe
+survives retries). Only the oldest undelivered message of a session is in flight, so a session
+never receives seq n+1 before seq n. Outgoing messages are one of the store's work queues
+(`ingestion.queue`): a claimed message is leased, so a crashed pusher's work is re-taken, and
+failures retry with the shared policy (exponential backoff with jitter, Retry-After honoured, dead
+after ``relay_max_attempts`` or at once on an answer that cannot succeed later, see
+`ingestion.adapters.http.is_retryable`).
 
 With ``bot_note_after_forward`` the applier also queues an outbox row (topic `TOPIC_BOT_NOTE`,
-its own aggregate so it never holds back an escalation) and `Channel.add_bot_notes` writes an
-internal note on the ticket: "forwarded to the customer as message …". A retried note first
-looks for its marker on the ticket, and the note is mirrored as the bot's own internal comment.
+its own aggregate so it never holds back an escalation) and `Pusher.add_bot_notes` writes an
+internal note on the ticket: "forwarded to the customer as message …", once (`ingestion.notes`),
+mirrored as the bot's own internal comment.
 """
 
 from __future__ import annotations
@@ -29,24 +25,24 @@ import socket
 import threading
 import uuid
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import httpx
-from sqlalchemy import Select, select
 
 from ingestion import outbox, queue
 from ingestion.adapters.http import is_retryable, parse_retry_after
 from ingestion.applier import record_own_note
 from ingestion.clock import utcnow
-from ingestion.errors import NotFound, TicketingRejected, TicketingUnavailable
+from ingestion.errors import TicketingRejected, TicketingUnavailable
+from ingestion.messages import Message, read_messages
 from ingestion.notes import marker, marker_prefix, write_note_once
 from ingestion.outbox import TOPIC_BOT_NOTE
 from ingestion.queue import QueueTable, RetryPolicy, Tally
-from ingestion.schema import OutgoingMessage, Ticket, TicketComment
+from ingestion.schema import OutgoingMessage, Ticket
 from ingestion.settings import IngestionSettings
+from ingestion.signatures import signed_headers
 from ingestion.store import Store
 from ingestion.ticketing import TicketingAdapter
-from ingestion.webhooks import signed_headers
 
 log = logging.getLogger(__name__)
 FORWARDED = "forwarded-message"
@@ -66,81 +62,7 @@ MESSAGES = QueueTable(
 )
 _NO_ERROR = {"last_error": None}
 
-
-@dataclass(frozen=True, slots=True)
-class Message:
-    """One customer-visible agent reply on its way to the session."""
-
-    id: str
-    session_id: str
-    seq: int
-    body: str
-    author: str | None
-    created_at: str  # ISO 8601, UTC
-    ticket_source: str
-    ticket_id: str
-
-    def to_dict(self) -> dict[str, object]:
-        return asdict(self)
-
-
-def _message(row: OutgoingMessage, source: str, ticket_id: str) -> Message:
-    return Message(
-        id=row.id,
-        session_id=row.session_id,
-        seq=row.seq,
-        body=row.body,
-        author=row.author,
-        created_at=row.created_at.isoformat(),
-        ticket_source=source,
-        ticket_id=ticket_id,
-    )
-
-
-def _base_query() -> Select[OutgoingMessage, str, str]:
-    return (
-        select(OutgoingMessage, Ticket.source, Ticket.external_id)
-        .join(TicketComment, TicketComment.id == OutgoingMessage.comment_id)
-        .join(Ticket, Ticket.id == TicketComment.ticket_id)
-    )
-
-
-def read_messages(store: Store, ids: list[str]) -> list[Message]:
-    """The messages with these ids (those that exist)."""
-    if not ids:
-        return []
-    with store.transaction() as session:
-        rows = session.execute(_base_query().where(OutgoingMessage.id.in_(ids))).all()
-        return [_message(row, source, ticket_id) for row, source, ticket_id in rows]
-
-
-def list_messages(
-    store: Store, session_id: str, *, after: str | None = None, limit: int = 200
-) -> list[Message]:
-    """Messages of a session after ``after`` (a seq number or a message id), oldest first.
-
-    Raises `NotFound` when ``after`` names a message id this session does not have.
-    """
-    with store.transaction() as session:
-        floor = 0
-        if after and after.isdigit():
-            floor = int(after)
-        elif after:
-            seq = session.scalar(
-                select(OutgoingMessage.seq).where(
-                    OutgoingMessage.id == after, OutgoingMessage.session_id == session_id
-                )
-            )
-            if seq is None:
-                raise NotFound(f"after: message {after!r} is not in session {session_id!r}")
-            floor = seq
-        rows = session.execute(
-            _base_query()
-            .where(OutgoingMessage.session_id == session_id, OutgoingMessage.seq > floor)
-            .order_by(OutgoingMessage.seq)
-            .limit(limit)
-        ).all()
-        return [_message(row, source, ticket_id) for row, source, ticket_id in rows]
+__all__ = ["MESSAGES", "NOTE_MARKER", "PushReport", "Pusher"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -164,7 +86,7 @@ class PushReport(Tally):
     notes: int = 0
 
 
-class Channel:
+class Pusher:
     """Pushes due messages and writes bot notes; clock and randomness are injectable."""
 
     def __init__(
@@ -183,7 +105,7 @@ class Channel:
         self.clock = clock
         self.rng = rng or random.Random()
         self.policy = RetryPolicy.from_settings(settings)
-        self.owner = f"channel:{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
+        self.owner = f"pusher:{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self._http = httpx.Client(timeout=settings.ticketing_timeout, transport=transport)
 
     def close(self) -> None:

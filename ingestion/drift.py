@@ -1,12 +1,10 @@
-"""Keeping tickets consistent with the store (the plain functions behind the ``ticket_sync`` flow).
+"""Tickets against the store: late context and drift (plain functions behind ``ticket_sync``).
 
 * `missing_context`: for a ticket that is still open, the transcript messages and evidence its
   conversation's escalations gained *after* the ticket was created, minus what the ticket already
   shows (the relay's update notes carry most of it). `push_context` writes the rest as one bot
   note, marked with a hash of its content (``caseloop-context: …``, `ingestion.notes`), so it is
   written once however often sync runs.
-* `stuck_outbox`/`redrive_stuck`: pending outbox rows older than a threshold whose lease has
-  expired are made due now (dead rows stay dead: re-driving those is an operator's decision).
 * `drift`: a ticket the store mirrors that the ticketing system no longer has, or whose
   status differs from the mirror's.
 """
@@ -20,7 +18,7 @@ from dataclasses import dataclass
 from sqlalchemy import or_, select
 
 from ingestion import notes
-from ingestion.schema import Escalation, OutboxRow, Ticket
+from ingestion.schema import Escalation, Ticket
 from ingestion.status import OPEN_STATUSES, mirror_status
 from ingestion.store import Store
 from ingestion.ticketing import TicketingAdapter
@@ -84,29 +82,6 @@ def push_context(store: Store, adapter: TicketingAdapter, ticket_id: int) -> boo
     tag = notes.marker("context", digest)
     body = "\n".join([NOTE_TITLE, "", *absent, "", tag])
     return notes.add_note(store, adapter, ticket_id, remote, tag, body)
-
-
-def stuck_outbox(store: Store, *, now: dt.datetime, older_than: float) -> list[int]:
-    """Pending rows created before ``now - older_than`` seconds and not leased right now."""
-    cutoff = now - dt.timedelta(seconds=older_than)
-    with store.transaction() as tx:
-        query = select(OutboxRow.id).where(
-            OutboxRow.state == "pending",
-            OutboxRow.created_at < cutoff,
-            or_(OutboxRow.lease_expires_at.is_(None), OutboxRow.lease_expires_at <= now),
-        )
-        return list(tx.scalars(query.order_by(OutboxRow.id)))
-
-
-def redrive_stuck(store: Store, ids: list[int], *, now: dt.datetime) -> int:
-    """Make stuck pending rows due now (their attempts and age are kept)."""
-    with store.transaction() as tx:
-        rows = list(tx.scalars(select(OutboxRow).where(OutboxRow.id.in_(ids))))
-        for row in rows:
-            if row.state == "pending":
-                row.next_attempt_at = now
-                row.lease_owner = row.lease_expires_at = None
-        return len(rows)
 
 
 def drift(store: Store, adapter: TicketingAdapter, ticket_id: int) -> Drift | None:

@@ -1,0 +1,95 @@
+"""The messages read model: customer-visible agent replies, as the orchestrator reads them.
+
+Outgoing messages are written by the update applier (stable id = UUIDv5 of source, ticket and
+comment; ``seq`` per session). The orchestrator gets them in two ways, and dedupes on the id:
+
+* pull: `list_messages` behind ``GET /sessions/{session_id}/messages?after=<seq or message id>``;
+* push: `ingestion.pusher.Pusher` POSTs each one to ``orchestrator_url`` (it reads them here).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+from sqlalchemy import Select, select
+
+from ingestion.errors import NotFound
+from ingestion.schema import OutgoingMessage, Ticket, TicketComment
+from ingestion.store import Store
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One customer-visible agent reply on its way to the session."""
+
+    id: str
+    session_id: str
+    seq: int
+    body: str
+    author: str | None
+    created_at: str  # ISO 8601, UTC
+    ticket_source: str
+    ticket_id: str
+
+    def to_dict(self) -> dict[str, object]:
+        return asdict(self)
+
+
+def message_of(row: OutgoingMessage, source: str, ticket_id: str) -> Message:
+    """The message of an ``outgoing_messages`` row and its ticket."""
+    return Message(
+        id=row.id,
+        session_id=row.session_id,
+        seq=row.seq,
+        body=row.body,
+        author=row.author,
+        created_at=row.created_at.isoformat(),
+        ticket_source=source,
+        ticket_id=ticket_id,
+    )
+
+
+def _base_query() -> Select[OutgoingMessage, str, str]:
+    return (
+        select(OutgoingMessage, Ticket.source, Ticket.external_id)
+        .join(TicketComment, TicketComment.id == OutgoingMessage.comment_id)
+        .join(Ticket, Ticket.id == TicketComment.ticket_id)
+    )
+
+
+def read_messages(store: Store, ids: list[str]) -> list[Message]:
+    """The messages with these ids (those that exist)."""
+    if not ids:
+        return []
+    with store.transaction() as session:
+        rows = session.execute(_base_query().where(OutgoingMessage.id.in_(ids))).all()
+        return [message_of(row, source, ticket_id) for row, source, ticket_id in rows]
+
+
+def list_messages(
+    store: Store, session_id: str, *, after: str | None = None, limit: int = 200
+) -> list[Message]:
+    """Messages of a session after ``after`` (a seq number or a message id), oldest first.
+
+    Raises `NotFound` when ``after`` names a message id this session does not have.
+    """
+    with store.transaction() as session:
+        floor = 0
+        if after and after.isdigit():
+            floor = int(after)
+        elif after:
+            seq = session.scalar(
+                select(OutgoingMessage.seq).where(
+                    OutgoingMessage.id == after, OutgoingMessage.session_id == session_id
+                )
+            )
+            if seq is None:
+                raise NotFound(f"after: message {after!r} is not in session {session_id!r}")
+            floor = seq
+        rows = session.execute(
+            _base_query()
+            .where(OutgoingMessage.session_id == session_id, OutgoingMessage.seq > floor)
+            .order_by(OutgoingMessage.seq)
+            .limit(limit)
+        ).all()
+        return [message_of(row, source, ticket_id) for row, source, ticket_id in rows]
