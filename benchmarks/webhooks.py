@@ -45,7 +45,8 @@ from sqlalchemy.engine import make_url
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ingestion.http import create_app
-from ingestion.http.webhooks import read_body, standard_delivery
+from ingestion.http.body import read_limited
+from ingestion.http.webhooks import standard_delivery
 from ingestion.settings import IngestionSettings
 from ingestion.signatures import signed_headers
 from ingestion.store import Store, open_store
@@ -92,8 +93,8 @@ def service(store: Store) -> Any:
 
     @app.post("/null-webhooks/{source}", status_code=202)
     async def null_receiver(source: str, request: Request) -> JSONResponse:
-        body = await read_body(request, settings.webhook_max_body_bytes)
-        delivery_id, _ = standard_delivery(request.headers, body, settings)
+        body = await read_limited(request, settings.webhook_max_body_bytes)
+        delivery_id, _ = standard_delivery(request.headers, body or b"", settings)
         return JSONResponse({"status": "accepted", "delivery_id": delivery_id}, status_code=202)
 
     return app

@@ -9,6 +9,7 @@ The flow wraps it in one task and publishes the report as a Markdown artifact.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from pathlib import Path
 from typing import Any
@@ -97,13 +98,9 @@ def evaluation_report(
     settings = settings or IngestionSettings.load()
     start, end = window(since, until, days, dt.datetime.now(dt.UTC))
     folder = out or settings.data_dir / "reports" / f"evaluation-{end:%Y%m%dT%H%M%SZ}"
-    owned = store is None
-    store = store or open_store(settings.resolved_database_url)
-    try:
+    with contextlib.ExitStack() as resources:
+        store = store or resources.enter_context(open_store(settings.resolved_database_url))
         record = report_task(store, start, end, folder, fmt)
-    finally:
-        if owned:
-            store.dispose()
     outcomes = record["session_outcomes"]
     create_markdown_artifact(
         key="evaluation-report",

@@ -24,6 +24,7 @@ from ingestion.cases.runs import finish_run, last_success, start_run
 from ingestion.errors import TicketingUnavailable
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store, open_store
+from ingestion.ticketing import TicketingAdapter
 
 FLOW_NAME = "nightly_learning"
 TICKETING_LIMIT = "caseloop-ticketing"
@@ -162,22 +163,21 @@ def settled(future: Any, logger: Any, default: Any = (None, None)) -> Any:
 
 
 def owned_store(settings: IngestionSettings, resources: ExitStack) -> Store:
-    store = open_store(settings.resolved_database_url)
-    resources.callback(store.dispose)
-    return store
+    """The store named by the settings, closed with ``resources``."""
+    return resources.enter_context(open_store(settings.resolved_database_url))
 
 
 def owned_index(resources: ExitStack) -> Any:
+    """The index named by the environment's retrieval settings, closed with ``resources``."""
     import retrieval
 
-    index = retrieval.open_index(settings=retrieval.RetrievalSettings.load())
-    resources.callback(index.close)
-    return index
+    return resources.enter_context(
+        retrieval.open_index(settings=retrieval.RetrievalSettings.load())
+    )
 
 
-def owned_adapter(settings: IngestionSettings, resources: ExitStack) -> Any:
+def owned_adapter(settings: IngestionSettings, resources: ExitStack) -> TicketingAdapter:
+    """The adapter named by the settings, closed with ``resources``."""
     from ingestion.adapters import build_adapter
 
-    adapter = build_adapter(settings)
-    resources.callback(adapter.close)
-    return adapter
+    return resources.enter_context(build_adapter(settings))

@@ -35,7 +35,7 @@ from ingestion import queue
 from ingestion.applier import apply_in, write_with_retry
 from ingestion.clock import utcnow
 from ingestion.errors import TicketingRejected, TicketingUnavailable
-from ingestion.queue import QueueTable, RetryPolicy, Tally
+from ingestion.queue import Failure, QueueTable, Retrier, Tally
 from ingestion.schema import WebhookDelivery, WebhookRejection
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
@@ -44,9 +44,7 @@ from ingestion.ticketing import RemoteTicket, TicketingAdapter
 log = logging.getLogger(__name__)
 
 #: The inbox as a queue (`ingestion.queue`): finished rows are ``processed``, dead ones ``failed``.
-INBOX = QueueTable(
-    WebhookDelivery, created="received_at", finished="processed_at", done="processed", dead="failed"
-)
+INBOX = QueueTable(WebhookDelivery, finished="processed_at", done="processed", dead="failed")
 #: Header names never stored (credentials a proxy or sender may add).
 _SECRET_HEADERS = frozenset({"authorization", "proxy-authorization", "cookie", "x-api-key"})
 
@@ -205,7 +203,7 @@ class _Claimed:
     source: str
     ticket_id: str | None
     attempts: int
-    received_at: dt.datetime
+    created_at: dt.datetime  # received_at: a delivery's age counts from its arrival
 
     @classmethod
     def of(cls, row: WebhookDelivery) -> _Claimed:
@@ -216,7 +214,7 @@ class InboxWorker:
     """Processes pending deliveries: re-read each announced ticket, apply it, mark the rows.
 
     Deliveries are claimed with a lease like every queue's rows (`ingestion.queue`); a retryable
-    failure backs off with the shared `RetryPolicy` and honours the system's Retry-After.
+    failure backs off with the shared `ingestion.queue.RetryPolicy` and honours the system's Retry-After.
     """
 
     def __init__(
@@ -234,8 +232,7 @@ class InboxWorker:
         self.settings = settings
         self.cause = cause
         self.clock = clock
-        self.rng = rng or random.Random()
-        self.policy = RetryPolicy.from_settings(settings)
+        self.retrier = Retrier.from_settings(settings, rng=rng, clock=clock)
         self.owner = f"inbox:{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
         self._purged: dt.datetime | None = None
 
@@ -314,24 +311,9 @@ class InboxWorker:
         retry_after: float | None = None,
         permanent: bool = False,
     ) -> InboxReport:
-        now = self.clock()
+        failure = Failure(error, retry_after, permanent)
         with self.store.transaction() as session:
-            outcomes = [
-                queue.fail(
-                    session,
-                    INBOX,
-                    row.id,
-                    attempts=row.attempts,
-                    created_at=row.received_at,
-                    error=error,
-                    now=now,
-                    policy=self.policy,
-                    rng=self.rng,
-                    retry_after=retry_after,
-                    permanent=permanent,
-                )
-                for row in rows
-            ]
+            outcomes = [self.retrier.fail(session, INBOX, row, failure) for row in rows]
         dead = outcomes.count("dead")
         if dead:
             log.warning("inbox: %d deliveries failed: %s", dead, error)

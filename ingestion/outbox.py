@@ -31,7 +31,7 @@ from sqlalchemy import and_, func, or_, select, update
 from sqlalchemy.orm import Session
 
 from ingestion import queue
-from ingestion.queue import Outcome, QueueTable, RetryPolicy, Scope
+from ingestion.queue import Failure, Outcome, QueueTable, RetryPolicy, Scope
 from ingestion.schema import Escalation, OutboxRow
 from ingestion.store import Store
 
@@ -176,19 +176,8 @@ def fail(
     permanent: bool = False,
 ) -> Outcome:
     """Record a failed attempt: schedule the retry, or dead-letter the row."""
-    return queue.fail(
-        tx,
-        OUTBOX,
-        item.id,
-        attempts=item.attempts,
-        created_at=item.created_at,
-        error=error,
-        now=now,
-        policy=policy,
-        rng=rng,
-        retry_after=retry_after,
-        permanent=permanent,
-    )
+    failure = Failure(error, retry_after, permanent)
+    return queue.fail(tx, OUTBOX, item, failure, now=now, policy=policy, rng=rng)
 
 
 def release(store: Store, items: list[OutboxItem]) -> None:

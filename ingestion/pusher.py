@@ -36,8 +36,8 @@ from ingestion.clock import utcnow
 from ingestion.errors import TicketingRejected, TicketingUnavailable
 from ingestion.messages import Message, read_messages
 from ingestion.notes import marker, marker_prefix, write_note_once
-from ingestion.outbox import TOPIC_BOT_NOTE
-from ingestion.queue import QueueTable, RetryPolicy, Tally
+from ingestion.outbox import OUTBOX, TOPIC_BOT_NOTE
+from ingestion.queue import Failure, QueueTable, Retrier, Tally
 from ingestion.schema import OutgoingMessage, Ticket
 from ingestion.settings import IngestionSettings
 from ingestion.signatures import signed_headers
@@ -103,13 +103,19 @@ class Pusher:
         self.settings = settings
         self.adapter = adapter
         self.clock = clock
-        self.rng = rng or random.Random()
-        self.policy = RetryPolicy.from_settings(settings)
+        self.retrier = Retrier.from_settings(settings, rng=rng, clock=clock)
         self.owner = f"pusher:{socket.gethostname()}:{uuid.uuid4().hex[:8]}"
         self._http = httpx.Client(timeout=settings.ticketing_timeout, transport=transport)
 
     def close(self) -> None:
+        """Close the HTTP client."""
         self._http.close()
+
+    def __enter__(self) -> Pusher:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
 
     # -- push ------------------------------------------------------------------------------
     def _claim(self, limit: int) -> list[tuple[Message, _Claimed]]:
@@ -166,19 +172,8 @@ class Pusher:
             permanent = not is_retryable(response.status_code)
             retry_after = parse_retry_after(response.headers.get("retry-after"), now=now)
         with self.store.transaction() as session:
-            outcome = queue.fail(
-                session,
-                MESSAGES,
-                message.id,
-                attempts=claimed.attempts,
-                created_at=claimed.created_at,
-                error=error,
-                now=now,
-                policy=self.policy,
-                rng=self.rng,
-                retry_after=retry_after,
-                permanent=permanent,
-            )
+            failure = Failure(error, retry_after, permanent)
+            outcome = self.retrier.fail(session, MESSAGES, claimed, failure)
         log.warning("push of message %s: %s (%s)", message.id, outcome, error)
         return outcome
 
@@ -215,16 +210,7 @@ class Pusher:
             )
         except (TicketingUnavailable, TicketingRejected) as exc:
             with self.store.transaction() as session:
-                outbox.fail(
-                    session,
-                    item,
-                    error=str(exc),
-                    now=self.clock(),
-                    policy=self.policy,
-                    rng=self.rng,
-                    retry_after=getattr(exc, "retry_after", None),
-                    permanent=isinstance(exc, TicketingRejected),
-                )
+                self.retrier.fail(session, OUTBOX, item, Failure.of(exc))
             return 0
         with self.store.transaction() as session:
             outbox.complete(session, item, now=self.clock())

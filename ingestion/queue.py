@@ -35,11 +35,13 @@ import random
 import threading
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, Protocol, Self, TypeVar
 
 from sqlalchemy import ColumnElement, exists, or_, select, update
 from sqlalchemy.orm import Session, aliased
 
+from ingestion.clock import utcnow
+from ingestion.errors import TicketingError, TicketingRejected
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
 
@@ -95,7 +97,6 @@ class QueueTable:
     state: str = "state"
     attempts: str = "attempts"
     due: str = "next_attempt_at"
-    created: str = "created_at"
     finished: str | None = "finished_at"
     group: str | None = None  # only the oldest unfinished row of a group is claimable
     position: str = "id"  # the order within a group
@@ -196,36 +197,83 @@ def complete(
     return int(getattr(result, "rowcount", 0))
 
 
+class Claimed(Protocol):
+    """What `fail` needs to know of a claimed row (`OutboxItem` and the workers' own views)."""
+
+    @property
+    def id(self) -> Any: ...
+
+    @property
+    def attempts(self) -> int: ...
+
+    @property
+    def created_at(self) -> dt.datetime: ...
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """Why an attempt failed: the error, a Retry-After, and whether a retry can ever help."""
+
+    error: str
+    retry_after: float | None = None
+    permanent: bool = False
+
+    @classmethod
+    def of(cls, exc: TicketingError) -> Failure:
+        """A ticketing error: `TicketingRejected` is permanent, Retry-After is kept."""
+        return cls(str(exc), getattr(exc, "retry_after", None), isinstance(exc, TicketingRejected))
+
+
 def fail(
     tx: Session,
     table: QueueTable,
-    key: Any,
+    row: Claimed,
+    failure: Failure,
     *,
-    attempts: int,
-    created_at: dt.datetime,
-    error: str,
     now: dt.datetime,
     policy: RetryPolicy,
     rng: random.Random,
-    retry_after: float | None = None,
-    permanent: bool = False,
 ) -> Outcome:
     """Record a failed attempt: schedule the retry, or dead-letter the row."""
-    why = policy.gives_up(attempts, now - created_at, permanent=permanent)
+    error = failure.error
+    why = policy.gives_up(row.attempts, now - row.created_at, permanent=failure.permanent)
     changes: dict[str, Any] = {"last_error": error[:2000], "lease_owner": None}
     changes["lease_expires_at"] = None
     if why is None:
-        wait = policy.delay(attempts, rng, retry_after)
+        wait = policy.delay(row.attempts, rng, failure.retry_after)
         changes[table.due] = now + dt.timedelta(seconds=wait)
     else:
         changes[table.state] = table.dead
         if table.explain_dead:
-            changes["last_error"] = f"{error} ({why} after {attempts} attempts)"[:2000]
+            changes["last_error"] = f"{error} ({why} after {row.attempts} attempts)"[:2000]
         if table.finished is not None:
             changes[table.finished] = now
     pending = table.column(table.state) == "pending"  # a row another worker finished stays so
-    tx.execute(update(table.model).where(table.model.id == key, pending).values(changes))
+    tx.execute(update(table.model).where(table.model.id == row.id, pending).values(changes))
     return "retry" if why is None else "dead"
+
+
+@dataclass(frozen=True, slots=True)
+class Retrier:
+    """How a worker records failures: the shared policy, its randomness and its clock."""
+
+    policy: RetryPolicy
+    rng: random.Random
+    clock: Callable[[], dt.datetime]
+
+    @classmethod
+    def from_settings(
+        cls,
+        settings: IngestionSettings,
+        *,
+        rng: random.Random | None = None,
+        clock: Callable[[], dt.datetime] = utcnow,
+    ) -> Retrier:
+        return cls(RetryPolicy.from_settings(settings), rng or random.Random(), clock)
+
+    def fail(self, tx: Session, table: QueueTable, row: Claimed, failure: Failure) -> Outcome:
+        """`fail` now, with this worker's policy and randomness."""
+        return fail(tx, table, row, failure, now=self.clock(), policy=self.policy, rng=self.rng)
 
 
 def release(store: Store, table: QueueTable, keys: Iterable[Any]) -> None:

@@ -41,8 +41,8 @@ from ingestion.clock import utcnow
 from ingestion.errors import TicketingRejected, TicketingUnavailable
 from ingestion.escalations import EscalationRequest
 from ingestion.notes import write_note_once
-from ingestion.outbox import TOPIC_CREATE, TOPIC_NOTE, OutboxItem
-from ingestion.queue import RetryPolicy, Tally
+from ingestion.outbox import OUTBOX, TOPIC_CREATE, TOPIC_NOTE, OutboxItem
+from ingestion.queue import Failure, Retrier, Tally
 from ingestion.schema import Escalation, Ticket
 from ingestion.settings import IngestionSettings
 from ingestion.status import OPEN_STATUSES, mirror_status
@@ -104,9 +104,8 @@ class Relay:
     ) -> None:
         self.store, self.adapter, self.settings = store, adapter, settings
         self.clock, self.sleep = clock, sleep
-        self.rng = rng or random.Random()
         self.owner = owner or f"{socket.gethostname()}:{os.getpid()}:{uuid.uuid4().hex[:8]}"
-        self.policy = RetryPolicy.from_settings(settings)
+        self.retrier = Retrier.from_settings(settings, rng=rng, clock=clock)
 
     def round(self, stop: threading.Event | None = None) -> RelayReport:
         """Claim one batch and deliver it (leases of rows not reached before ``stop`` go back)."""
@@ -157,17 +156,19 @@ class Relay:
             context = self._context(item)
             delivered = self._deliver(item, context)
         except TicketingUnavailable as exc:
-            return self._failed(item, f"unavailable: {exc}", retry_after=exc.retry_after)
+            return self._failed(item, Failure(f"unavailable: {exc}", exc.retry_after))
         except (TicketingRejected, _RowVanished) as exc:
-            return self._failed(item, f"rejected: {exc}", permanent=True)
+            return self._failed(item, Failure(f"rejected: {exc}", permanent=True))
         except Exception as exc:  # an adapter bug must not kill the relay; the row is retried
             log.exception("delivering outbox row %s failed", item.id)
-            return self._failed(item, f"{type(exc).__name__}: {exc}")
+            return self._failed(item, Failure(f"{type(exc).__name__}: {exc}"))
         try:
             self._record(item, context, delivered)
         except Exception as exc:  # e.g. a webhook handler mirrored the ticket at the same moment
             log.exception("recording outbox row %s failed", item.id)
-            return self._failed(item, f"recording the delivery failed: {type(exc).__name__}")
+            return self._failed(
+                item, Failure(f"recording the delivery failed: {type(exc).__name__}")
+            )
         return RelayReport(delivered=1)
 
     def _context(self, item: OutboxItem) -> _Context:
@@ -278,30 +279,13 @@ class Relay:
 
         write_with_retry(self.store, work, what=f"recording outbox row {item.id}")
 
-    def _failed(
-        self,
-        item: OutboxItem,
-        error: str,
-        *,
-        retry_after: float | None = None,
-        permanent: bool = False,
-    ) -> RelayReport:
-        now = self.clock()
+    def _failed(self, item: OutboxItem, failure: Failure) -> RelayReport:
         with self.store.transaction() as tx:
-            outcome = outbox.fail(
-                tx,
-                item,
-                error=error,
-                now=now,
-                policy=self.policy,
-                rng=self.rng,
-                retry_after=retry_after,
-                permanent=permanent,
-            )
+            outcome = self.retrier.fail(tx, OUTBOX, item, failure)
             escalation = tx.get(Escalation, item.idempotency_key)
             if escalation is not None:
-                escalation.last_error = error
+                escalation.last_error = failure.error
                 if outcome == "dead":
                     escalation.state = "dead"
-        log.warning("outbox row %s: %s (%s)", item.id, error, outcome)
+        log.warning("outbox row %s: %s (%s)", item.id, failure.error, outcome)
         return RelayReport(retried=1) if outcome == "retry" else RelayReport(dead=1)

@@ -25,7 +25,10 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 
 @dataclass(frozen=True, slots=True)
 class Store:
-    """An open store: the engine and a session factory bound to it."""
+    """An open store: the engine and a session factory bound to it.
+
+    A context manager: ``with open_store(url) as store:`` disposes of the engine at the end.
+    """
 
     engine: Engine
     sessions: sessionmaker[Session]
@@ -41,7 +44,14 @@ class Store:
             yield session
 
     def dispose(self) -> None:
+        """Close the engine's connections (the store is unusable afterwards)."""
         self.engine.dispose()
+
+    def __enter__(self) -> Store:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.dispose()
 
 
 def _sqlite_pragmas(engine: Engine) -> None:

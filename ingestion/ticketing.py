@@ -1,7 +1,8 @@
 """The ticketing adapter protocol: what caseloop needs from any ticketing system.
 
-One module per system implements it (`ingestion.adapters.helpdesk`, …). Adapters speak the
-system's API and translate both ways: statuses into `TicketStatus`, visibility into
+One module per system implements it (`ingestion.adapters.helpdesk`, …), on `AdapterBase` so that
+every adapter is a context manager (``with build_adapter(settings) as adapter:``). Adapters speak
+the system's API and translate both ways: statuses into `TicketStatus`, visibility into
 ``public``/``internal`` (default-deny: anything not explicitly customer-visible is internal), and
 library errors into `TicketingUnavailable` (retryable) or `TicketingRejected` (permanent).
 """
@@ -10,7 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from dataclasses import dataclass, field
-from typing import Any, Literal, Protocol, runtime_checkable
+from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 #: Canonical ticket statuses, as adapters report them.
 TicketStatus = Literal["open", "reopened", "pending", "resolved", "closed", "duplicate", "deleted"]
@@ -70,6 +71,19 @@ class RemoteTicket:
     comments: tuple[RemoteComment, ...] = ()
 
 
+class AdapterBase:
+    """What every adapter shares: leaving a ``with`` block closes it."""
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        """Release connections (an adapter that holds none keeps this)."""
+
+
 @runtime_checkable
 class TicketingAdapter(Protocol):
     """A ticketing system as caseloop uses it. All times are zone-aware UTC."""
@@ -105,4 +119,12 @@ class TicketingAdapter(Protocol):
 
     def close(self) -> None:
         """Release connections."""
+        ...
+
+    def __enter__(self) -> Self:
+        """The adapter itself, closed when the ``with`` block ends."""
+        ...
+
+    def __exit__(self, *exc_info: object) -> None:
+        """Close the adapter."""
         ...

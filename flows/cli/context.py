@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import typer
 
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store, open_store
+
+if TYPE_CHECKING:
+    from ingestion.pusher import Pusher
+    from ingestion.ticketing import TicketingAdapter
 
 
 def env_file(ctx: typer.Context) -> Path | None:
@@ -25,8 +33,32 @@ def ingestion_settings(ctx: typer.Context) -> IngestionSettings:
 
 
 def store(settings: IngestionSettings) -> Store:
-    """Open (and migrate) the operational store named by the settings."""
+    """Open (and migrate) the operational store named by the settings (a context manager)."""
     return open_store(settings.resolved_database_url)
+
+
+@dataclass(frozen=True, slots=True)
+class Workbench:
+    """What a worker command runs on: the store, the ticketing adapter, maybe the pusher."""
+
+    store: Store
+    adapter: TicketingAdapter
+    pusher: Pusher | None
+
+
+@contextlib.contextmanager
+def workbench(settings: IngestionSettings, *, pusher: bool = False) -> Iterator[Workbench]:
+    """Open the store, the adapter (and the pusher); all closed when the block ends."""
+    from ingestion.adapters import build_adapter
+    from ingestion.pusher import Pusher
+
+    with contextlib.ExitStack() as resources:
+        opened = resources.enter_context(store(settings))
+        adapter = resources.enter_context(build_adapter(settings))
+        push = Pusher(opened, settings, adapter=adapter) if pusher else None
+        if push is not None:
+            resources.enter_context(push)
+        yield Workbench(opened, adapter, push)
 
 
 def stop_on_signals() -> threading.Event:

@@ -17,7 +17,5 @@ def upgrade(ctx: typer.Context) -> None:
     """Create the store or bring it to the latest schema (Alembic)."""
     from ingestion.store import current_revision
 
-    settings = context.ingestion_settings(ctx)
-    store = context.store(settings)
-    Console().print(f"store at revision {current_revision(store.engine)}")
-    store.dispose()
+    with context.store(context.ingestion_settings(ctx)) as store:
+        Console().print(f"store at revision {current_revision(store.engine)}")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 from typing import Annotated
 
@@ -61,35 +62,37 @@ def learn_command(
     from ingestion.cases.runs import finish_run, last_success, start_run
 
     settings = context.ingestion_settings(ctx)
-    store = context.store(settings)
-    window = None if everything else (_since(since) or last_success(store, "nightly_learning"))
-    adapter = build_adapter(settings) if pull or settings.learning_write_note else None
-    index = retrieval.open_index(settings=retrieval.RetrievalSettings.load())
     console = Console(stderr=True)
-    started = dt.datetime.now(dt.UTC)
-    run_id = start_run(store, "nightly_learning", now=started, window_start=window)
-    try:
-        with _progress(console) as bar:
-            task = bar.add_task("learning", total=None)
-            report = learn(
-                store,
-                adapter,
-                index,
-                settings,
-                since=window,
-                refresh=pull,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-    except Exception as exc:
-        finish_run(store, run_id, ok=False, report={"error": str(exc)}, now=dt.datetime.now(dt.UTC))
-        console.print(f"[red]learning failed: {exc}")
-        raise typer.Exit(1) from None
-    finally:
-        index.close()
-        if adapter is not None:
-            adapter.close()
-    finish_run(store, run_id, ok=report.ok, report=report.to_dict(), now=dt.datetime.now(dt.UTC))
-    store.dispose()
+    with contextlib.ExitStack() as resources:
+        store = resources.enter_context(context.store(settings))
+        window = None if everything else (_since(since) or last_success(store, "nightly_learning"))
+        adapter = None
+        if pull or settings.learning_write_note:
+            adapter = resources.enter_context(build_adapter(settings))
+        index = resources.enter_context(
+            retrieval.open_index(settings=retrieval.RetrievalSettings.load())
+        )
+        started = dt.datetime.now(dt.UTC)
+        run_id = start_run(store, "nightly_learning", now=started, window_start=window)
+        try:
+            with _progress(console) as bar:
+                task = bar.add_task("learning", total=None)
+                report = learn(
+                    store,
+                    adapter,
+                    index,
+                    settings,
+                    since=window,
+                    refresh=pull,
+                    progress=lambda done, total: bar.update(task, completed=done, total=total),
+                )
+        except Exception as exc:
+            now = dt.datetime.now(dt.UTC)
+            finish_run(store, run_id, ok=False, report={"error": str(exc)}, now=now)
+            console.print(f"[red]learning failed: {exc}")
+            raise typer.Exit(1) from None
+        now = dt.datetime.now(dt.UTC)
+        finish_run(store, run_id, ok=report.ok, report=report.to_dict(), now=now)
     table = Table("outcome", "count", title="learning report")
     for name, count in report.counts().items():
         table.add_row(name, str(count))
@@ -109,25 +112,18 @@ def sync_once_command(
 ) -> None:
     """Run ticket_sync once without a Prefect server: late context, stuck outbox, drift."""
     from flows.ticket_sync import sync_once
-    from ingestion.adapters import build_adapter
 
     settings = context.ingestion_settings(ctx)
-    store = context.store(settings)
-    adapter = build_adapter(settings)
     console = Console(stderr=True)
-    try:
-        with _progress(console) as bar:
-            task = bar.add_task("checking tickets", total=None)
-            report = sync_once(
-                settings,
-                store,
-                adapter,
-                drain_relay=drain,
-                progress=lambda done, total: bar.update(task, completed=done, total=total),
-            )
-    finally:
-        adapter.close()
-        store.dispose()
+    with context.workbench(settings) as bench, _progress(console) as bar:
+        task = bar.add_task("checking tickets", total=None)
+        report = sync_once(
+            settings,
+            bench.store,
+            bench.adapter,
+            drain_relay=drain,
+            progress=lambda done, total: bar.update(task, completed=done, total=total),
+        )
     Console().print(report.line())
     for found in report.drift:
         Console().print(f"drift {found.external_id}: {found.kind} ({found.detail})")

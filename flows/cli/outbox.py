@@ -31,13 +31,10 @@ def list_rows(
 
     if state not in STATES:
         raise typer.BadParameter(f"{state!r}: choose pending, dead or all", param_hint="--state")
-    store = context.store(context.ingestion_settings(ctx))
-    try:
+    with context.store(context.ingestion_settings(ctx)) as store:
         rows = outbox.list_rows(store, STATES[state], limit)
         counts = outbox.counts(store)
         age = outbox.oldest_pending_age(store, now=dt.datetime.now(dt.UTC))
-    finally:
-        store.dispose()
     table = Table("id", "state", "topic", "conversation", "attempts", "next attempt", "last error")
     for row in rows:
         table.add_row(
@@ -67,9 +64,6 @@ def redrive(
 
     if not ids and not all_rows:
         raise typer.BadParameter("name dead row ids, or pass --all", param_hint="IDS")
-    store = context.store(context.ingestion_settings(ctx))
-    try:
+    with context.store(context.ingestion_settings(ctx)) as store:
         count = outbox.redrive(store, None if all_rows else ids, now=dt.datetime.now(dt.UTC))
-    finally:
-        store.dispose()
     Console().print(f"re-drove {count} dead row(s)")

@@ -27,21 +27,16 @@ def relay(
     Without --once it runs until SIGTERM or Ctrl-C, finishing the delivery in hand and giving
     back the leases of the rows it had claimed but not started.
     """
-    from ingestion.adapters import build_adapter
     from ingestion.relay import Relay
 
     settings = context.ingestion_settings(ctx)
-    store = context.store(settings)
-    adapter = build_adapter(settings)
     stop = context.stop_on_signals()
-    worker = Relay(store, adapter, settings)
     console = Console(stderr=True)
-    console.print(f"relay {worker.owner} on {adapter.source}: {'drain' if once else 'running'}")
-    try:
+    with context.workbench(settings) as bench:
+        worker = Relay(bench.store, bench.adapter, settings)
+        doing = "drain" if once else "running"
+        console.print(f"relay {worker.owner} on {bench.adapter.source}: {doing}")
         report = worker.drain(wait=wait, stop=stop) if once else worker.run(stop)
-    finally:
-        adapter.close()
-        store.dispose()
     console.print(
         f"relay stopped: {report.delivered} delivered, {report.retried} retried, {report.dead} dead"
     )

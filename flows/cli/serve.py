@@ -26,13 +26,10 @@ def serve(
     from ingestion.http import create_app
 
     settings = context.ingestion_settings(ctx)
-    store = context.store(settings)
-    try:
+    with context.store(settings) as store:
         uvicorn.run(
             create_app(settings, store),
             host=host or settings.service_host,
             port=port or settings.service_port,
             log_level="info",
         )
-    finally:
-        store.dispose()

@@ -32,45 +32,36 @@ def sync(
     Exit code 2 when --once was cut short by the ticketing system (429 or unavailable).
     """
     from ingestion import queue
-    from ingestion.adapters import build_adapter
-    from ingestion.pusher import Pusher
     from ingestion.sync import SyncReport, SyncWorker
 
     settings = context.ingestion_settings(ctx)
-    store = context.store(settings)
-    adapter = build_adapter(settings)
-    worker = SyncWorker(store, adapter, settings)
-    pusher = Pusher(store, settings, adapter=adapter) if channel else None
     console = Console(stderr=True)
+    with context.workbench(settings, pusher=channel) as bench:
+        worker = SyncWorker(bench.store, bench.adapter, settings)
 
-    def step() -> SyncReport:
-        report = worker.poll_once()
-        pushed = pusher.run_once() if pusher else None
-        console.print(
-            _line(adapter.source, report) + (f", {pushed.delivered} pushed" if pushed else "")
-        )
-        return report
+        def step() -> SyncReport:
+            report = worker.poll_once()
+            pushed = bench.pusher.run_once() if bench.pusher else None
+            console.print(
+                _line(worker.source, report) + (f", {pushed.delivered} pushed" if pushed else "")
+            )
+            return report
 
-    try:
         if not once:
+            stop = context.stop_on_signals()
             queue.run(
-                context.stop_on_signals(),
+                stop,
                 step,
                 empty=SyncReport(),
                 idle=settings.sync_interval,
-                name=f"sync {adapter.source}",
+                name=f"sync {worker.source}",
                 least_wait=1.0,
             )
             return
         report = step()
-        if report.retry_after is not None:
-            console.print(f"ticketing system asked to wait {report.retry_after:.0f}s")
-            raise typer.Exit(2)
-    finally:
-        if pusher is not None:
-            pusher.close()
-        adapter.close()
-        store.dispose()
+    if report.retry_after is not None:
+        console.print(f"ticketing system asked to wait {report.retry_after:.0f}s")
+        raise typer.Exit(2)
 
 
 def _line(source: str, report: SyncReport) -> str:

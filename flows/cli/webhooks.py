@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
+from collections.abc import Callable
 from typing import Annotated
 
 import typer
@@ -22,16 +23,12 @@ app.add_typer(webhooks_app, name="webhooks")
 def _drain(ctx: typer.Context, *, cause: str, channel: bool) -> None:
     """Process pending deliveries until none is left (or the ticketing system says wait)."""
     from ingestion import queue
-    from ingestion.adapters import build_adapter
     from ingestion.inbox import InboxReport, InboxWorker
-    from ingestion.pusher import Pusher
 
     settings = context.ingestion_settings(ctx)
-    store = context.store(settings)
-    adapter = build_adapter(settings)
     console = Console(stderr=True)
-    try:
-        worker = InboxWorker(store, adapter, settings, cause=cause)
+    with context.workbench(settings, pusher=channel) as bench:
+        worker = InboxWorker(bench.store, bench.adapter, settings, cause=cause)
 
         def step() -> InboxReport:
             report = worker.process_pending()
@@ -42,14 +39,9 @@ def _drain(ctx: typer.Context, *, cause: str, channel: bool) -> None:
             return report
 
         queue.drain(step, empty=InboxReport())
-        if channel:
-            pusher = Pusher(store, settings, adapter=adapter)
-            pushed = pusher.run_once()
-            pusher.close()
+        if bench.pusher is not None:
+            pushed = bench.pusher.run_once()
             console.print(f"channel: {pushed.delivered} pushed, {pushed.notes} bot notes")
-    finally:
-        adapter.close()
-        store.dispose()
 
 
 @webhooks_app.command("worker")
@@ -70,38 +62,34 @@ def worker(
     if once:
         _drain(ctx, cause="webhook", channel=channel)
         return
-    from ingestion.adapters import build_adapter
     from ingestion.inbox import InboxWorker
-    from ingestion.pusher import Pusher
 
     settings = context.ingestion_settings(ctx)
-    store = context.store(settings)
-    adapter = build_adapter(settings)
     stop = context.stop_on_signals()
-    threads = [threading.Thread(target=InboxWorker(store, adapter, settings).run, args=(stop,))]
-    pusher = Pusher(store, settings, adapter=adapter) if channel else None
-    if pusher is not None:
-        threads.append(threading.Thread(target=pusher.run, args=(stop,)))
     console = Console(stderr=True)
-    console.print(f"webhooks worker on {adapter.source}: running")
-    crashed = False
-    try:
-        for thread in threads:
-            thread.start()
-        while not stop.wait(0.5):
-            if not all(thread.is_alive() for thread in threads):
-                crashed = True  # a loop died (its traceback is logged): stop the other one
-                stop.set()
-        for thread in threads:
-            thread.join()
-    finally:
-        if pusher is not None:
-            pusher.close()
-        adapter.close()
-        store.dispose()
+    with context.workbench(settings, pusher=channel) as bench:
+        inbox = InboxWorker(bench.store, bench.adapter, settings)
+        loops = [inbox.run] + ([bench.pusher.run] if bench.pusher is not None else [])
+        console.print(f"webhooks worker on {bench.adapter.source}: running")
+        crashed = _supervise(loops, stop)
     if crashed:
         console.print("webhooks worker: a worker loop died; see the log above")
         raise typer.Exit(1)
+
+
+def _supervise(loops: list[Callable[[threading.Event], object]], stop: threading.Event) -> bool:
+    """Run each loop in a thread until ``stop``; when one dies, stop the others. True: one died."""
+    threads = [threading.Thread(target=loop, args=(stop,)) for loop in loops]
+    crashed = False
+    for thread in threads:
+        thread.start()
+    while not stop.wait(0.5):
+        if not all(thread.is_alive() for thread in threads):
+            crashed = True  # a loop died (its traceback is logged): stop the other one
+            stop.set()
+    for thread in threads:
+        thread.join()
+    return crashed
 
 
 @webhooks_app.command("replay")
@@ -122,17 +110,15 @@ def replay(
     """Re-drive stored deliveries through the same worker path (then process them)."""
     from ingestion import inbox
 
-    settings = context.ingestion_settings(ctx)
-    store = context.store(settings)
     when = since.replace(tzinfo=dt.UTC) if since and since.tzinfo is None else since
-    count = inbox.replay(
-        store,
-        source=source,
-        delivery_ids=delivery_id or (),
-        since=when,
-        states=("failed",) if failed_only else ("processed", "failed"),
-    )
-    store.dispose()
+    with context.store(context.ingestion_settings(ctx)) as store:
+        count = inbox.replay(
+            store,
+            source=source,
+            delivery_ids=delivery_id or (),
+            since=when,
+            states=("failed",) if failed_only else ("processed", "failed"),
+        )
     Console(stderr=True).print(f"replay: {count} deliveries back to pending")
     if count:
         _drain(ctx, cause="replay", channel=True)
@@ -144,9 +130,8 @@ def purge(ctx: typer.Context) -> None:
     from ingestion import inbox
 
     settings = context.ingestion_settings(ctx)
-    store = context.store(settings)
-    removed = inbox.purge(store, keep_days=settings.webhook_dedupe_days)
-    store.dispose()
+    with context.store(settings) as store:
+        removed = inbox.purge(store, keep_days=settings.webhook_dedupe_days)
     Console().print(f"purged {removed} deliveries older than {settings.webhook_dedupe_days} days")
 
 
@@ -155,11 +140,9 @@ def stats(ctx: typer.Context) -> None:
     """Deliveries by state and rejections (and dropped duplicates) by source and reason."""
     from ingestion import inbox
 
-    settings = context.ingestion_settings(ctx)
-    store = context.store(settings)
-    states = inbox.state_counts(store)
-    rejections = inbox.rejection_counts(store)
-    store.dispose()
+    with context.store(context.ingestion_settings(ctx)) as store:
+        states = inbox.state_counts(store)
+        rejections = inbox.rejection_counts(store)
     table = Table("source", "reason", "count", title="rejected or dropped deliveries")
     for (source, reason), count in sorted(rejections.items()):
         table.add_row(source, reason, str(count))

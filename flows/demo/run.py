@@ -77,18 +77,18 @@ def run_demo(
         # answers from what the night learned as soon as the night is over.
         settings = retrieval.RetrievalSettings.load().model_copy(update={"reload_interval": 0.0})
         index_path = state / "index"
-        index = retrieval.open_index(index_path, settings=settings)
-        simulation = Simulation(stack, index, progress, index_path=index_path, settings=settings)
-        try:
+        with (
+            retrieval.open_index(index_path, settings=settings) as index,
+            Simulation(
+                stack, index, progress, index_path=index_path, settings=settings
+            ) as simulation,
+        ):
             outcome = simulation.run(days, sample.calibration)
             result = _finish(options, outcome, stack, time.monotonic() - started, index)
             progress.stop()
             display.summary(console, result, outcome, stack)
             if options.keep_running:
                 display.keep_running(console, stack, simulation, sample.calibration, stop)
-        finally:
-            simulation.close()
-            index.close()
     if result.problems:
         raise InvariantBroken("; ".join(result.problems))
     return result

@@ -70,6 +70,12 @@ class Simulation:
     def close(self) -> None:
         self._client.close()
 
+    def __enter__(self) -> Simulation:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
     def run(
         self, days: tuple[tuple[Conversation, ...], ...], calibration: tuple[Conversation, ...]
     ) -> RunRecord:

@@ -69,6 +69,7 @@ class Stack:
         self.settings: IngestionSettings | None = None
         self.adapter: Any = None
         self.errors: list[BaseException] = []
+        self._resources = contextlib.ExitStack()  # helpdesk, store, adapter: closed in reverse
 
     @property
     def service_url(self) -> str:
@@ -91,10 +92,10 @@ class Stack:
         token = secrets.token_urlsafe(24)
         self._start_helpdesk(token)
         self.settings = self._settings(token)
-        self.store = open_store(self.settings.resolved_database_url)
+        self.store = self._resources.enter_context(open_store(self.settings.resolved_database_url))
         from ingestion.adapters import build_adapter
 
-        self.adapter = build_adapter(self.settings)
+        self.adapter = self._resources.enter_context(build_adapter(self.settings))
         self._start_service()
         self._start_workers()
 
@@ -103,8 +104,9 @@ class Stack:
 
         hook = f"{self.service_url}{WEBHOOK_PATH}?token={token}"
         env = {"HELPDESK_NEW_TICKET_WEBHOOK_URLS": hook, "HELPDESK_FOLLOWUP_WEBHOOK_URLS": hook}
-        self.helpdesk = HelpdeskServer(self.data_dir / "helpdesk", self.ports.helpdesk, env=env)
-        self.helpdesk.start()
+        server = HelpdeskServer(self.data_dir / "helpdesk", self.ports.helpdesk, env=env)
+        self._resources.callback(server.stop)  # first: a start that fails half-way is stopped too
+        self.helpdesk = server.start()
 
     def _settings(self, webhook_token: str) -> IngestionSettings:
         # The workers poll often: a demo day should not wait on idle intervals meant for servers.
@@ -177,13 +179,5 @@ class Stack:
         for thread in self._threads:
             thread.join(timeout=10)
         self._threads.clear()
-        if self.adapter is not None:
-            with contextlib.suppress(Exception):
-                self.adapter.close()
-            self.adapter = None
-        if self.helpdesk is not None:
-            self.helpdesk.stop()
-            self.helpdesk = None
-        if self.store is not None:
-            self.store.dispose()
-            self.store = None
+        self._resources.close()
+        self.adapter = self.helpdesk = self.store = None

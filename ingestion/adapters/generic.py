@@ -33,6 +33,7 @@ from ingestion.adapters.mappings import Mapping, RequestSpec, load_mapping
 from ingestion.errors import TicketingRejected
 from ingestion.settings import IngestionSettings
 from ingestion.ticketing import (
+    AdapterBase,
     AuthorRole,
     Capabilities,
     NewTicket,
@@ -99,7 +100,7 @@ def _matches(item: Any, conditions: list[Any]) -> bool:
     return all(lookup(item, c.path) == c.equals for c in conditions)
 
 
-class GenericAdapter:
+class GenericAdapter(AdapterBase):
     """A `TicketingAdapter` whose every request and field comes from a `Mapping`."""
 
     def __init__(

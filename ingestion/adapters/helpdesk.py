@@ -38,6 +38,7 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict
 from ingestion.adapters.http import JsonApi, TicketNotFound
 from ingestion.errors import TicketingRejected
 from ingestion.ticketing import (
+    AdapterBase,
     AuthorRole,
     Capabilities,
     NewTicket,
@@ -222,7 +223,7 @@ class ConversationIndex:
         self.scanned_up_to = max(self.scanned_up_to, top)
 
 
-class HelpdeskAdapter:
+class HelpdeskAdapter(AdapterBase):
     """A `TicketingAdapter` for django-helpdesk; ``base_url`` is the site root (not the API)."""
 
     source = "helpdesk"

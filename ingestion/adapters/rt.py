@@ -35,6 +35,7 @@ from ingestion.adapters.http import JsonApi, TicketNotFound
 from ingestion.errors import TicketingRejected
 from ingestion.settings import IngestionSettings
 from ingestion.ticketing import (
+    AdapterBase,
     AuthorRole,
     Capabilities,
     NewTicket,
@@ -207,7 +208,7 @@ def _decode(attachment: AttachmentJson) -> str:
         return raw.decode("utf-8", errors="replace")
 
 
-class RTAdapter:
+class RTAdapter(AdapterBase):
     """A `TicketingAdapter` for Request Tracker 5; ``base_url`` is the site root (not REST2)."""
 
     source = "rt"

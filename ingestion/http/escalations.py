@@ -25,6 +25,7 @@ from ingestion.escalations import (
     get_escalation,
     parse_escalation,
 )
+from ingestion.http.body import read_limited
 from ingestion.http.deps import get_settings, get_store
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
@@ -50,20 +51,6 @@ def _problems(status: int, title: str, problems: list[tuple[str, str]]) -> JSONR
         for field, msg in problems
     ]
     return JSONResponse({"title": title, "detail": detail}, status_code=status)
-
-
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it grows past ``limit`` (never buffers an oversized body)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @router.post(
@@ -93,7 +80,7 @@ async def post_escalation(
     settings: Annotated[IngestionSettings, Depends(get_settings)],
 ) -> JSONResponse:
     """Hand a conversation to a human: the escalation and its outbox row commit together."""
-    body = await _read_limited(request, settings.max_payload_bytes)
+    body = await read_limited(request, settings.max_payload_bytes)
     try:
         if body is None:
             raise PayloadTooLarge(

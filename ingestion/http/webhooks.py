@@ -30,6 +30,7 @@ from starlette.concurrency import run_in_threadpool
 
 from ingestion import inbox
 from ingestion.errors import WebhookRejected
+from ingestion.http.body import read_limited
 from ingestion.settings import IngestionSettings
 from ingestion.signatures import verify
 from ingestion.store import Store
@@ -118,21 +119,6 @@ def helpdesk_delivery(token: str, body: bytes, settings: IngestionSettings) -> t
     return f"ticket-{hint.ticket.id}-{hashlib.sha256(body).hexdigest()[:24]}", str(hint.ticket.id)
 
 
-async def read_body(request: Request, limit: int) -> bytes:
-    """The raw body, refused as soon as it exceeds ``limit`` bytes (declared or streamed)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        raise WebhookRejected("oversized", f"body of {declared} bytes exceeds {limit}")
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise WebhookRejected("oversized", f"body exceeds {limit} bytes")
-        chunks.append(chunk)
-    return b"".join(chunks)
-
-
 class BackPressure:
     """Whether the inbox is over its limit; the pending count is re-read at most once a second."""
 
@@ -182,7 +168,10 @@ async def receive_webhook(
     try:
         if counted_as == UNKNOWN_SOURCE:
             raise WebhookRejected("unknown_source", "no receiver for this source")
-        body = await read_body(request, settings.webhook_max_body_bytes)
+        body = await read_limited(request, settings.webhook_max_body_bytes)
+        if body is None:
+            limit = settings.webhook_max_body_bytes
+            raise WebhookRejected("oversized", f"body exceeds {limit} bytes")
         if native:
             delivery_id, ticket_id = helpdesk_delivery(token or "", body, settings)
         else:

@@ -16,7 +16,7 @@ from ingestion.schema import OutgoingMessage, Ticket, TicketComment, TicketEvent
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
 from ingestion.ticketing import RemoteComment, RemoteTicket
-from tests.support.fake_updates_ticketing import T0, mirror_ticket
+from tests.support.fake_ticketing import T0, mirror_ticket
 
 SETTINGS = IngestionSettings()
 SOURCE = "fake"

@@ -13,8 +13,7 @@ from ingestion.inbox import InboxReport, InboxWorker
 from ingestion.schema import OutgoingMessage, TicketEvent, WebhookDelivery
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
-from tests.support.fake_ticketing import FakeClock
-from tests.support.fake_updates_ticketing import FakeTicketing, mirror_ticket
+from tests.support.fake_ticketing import FakeClock, FakeTicketing, mirror_ticket
 
 SETTINGS = IngestionSettings(relay_max_attempts=3)
 NOW = dt.datetime(2026, 2, 1, tzinfo=dt.UTC)

@@ -8,7 +8,7 @@ from ingestion.applier import message_id
 from ingestion.http import create_app
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
-from tests.support.fake_updates_ticketing import seed_replies
+from tests.support.fake_ticketing import seed_replies
 from tests.support.loopback import serve
 
 

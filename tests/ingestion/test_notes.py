@@ -11,7 +11,7 @@ from ingestion.schema import TicketComment
 from ingestion.store import Store
 from ingestion.ticket_body import marker as escalation_marker
 from ingestion.ticketing import NewTicket
-from tests.support.fake_updates_ticketing import FakeTicketing, mirror_ticket
+from tests.support.fake_ticketing import FakeTicketing, mirror_ticket
 
 
 def opened() -> tuple[FakeTicketing, str]:

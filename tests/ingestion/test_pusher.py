@@ -21,7 +21,7 @@ from ingestion.schema import OutboxRow, OutgoingMessage, TicketComment
 from ingestion.settings import IngestionSettings
 from ingestion.signatures import verify
 from ingestion.store import Store
-from tests.support.fake_updates_ticketing import seed_replies
+from tests.support.fake_ticketing import seed_replies
 from tests.support.loopback import serve
 
 SECRET = "whsec_" + base64.b64encode(b"orchestrator push secret 32 byte").decode()

@@ -49,7 +49,7 @@ def test_creates_ticket_and_mirror(store: Store) -> None:
     assert ticket.payload["reason"] == "no_evidence"
     view = get_escalation(store, key)
     assert (view.state, view.ticket_id, view.ticket_url) == ("delivered", "1", "fake://tickets/1")
-    assert fake.calls == ["create"]  # a fresh conversation needs no lookup
+    assert fake.calls == ["create_ticket"]  # a fresh conversation needs no lookup
     with store.transaction() as tx:
         mirror = tx.scalars(select(Ticket)).one()
         event = tx.scalars(select(TicketEvent)).one()
@@ -82,7 +82,7 @@ def test_500_after_commit_is_adopted_not_duplicated(store: Store) -> None:
     assert get_escalation(store, key).last_error == "unavailable: 500 after commit"
     assert relay.drain(wait=True) == RelayReport(delivered=1)
     assert len(fake.tickets) == 1
-    assert fake.calls == ["create", "find"]
+    assert fake.calls == ["create_ticket", "find_by_conversation"]
     assert get_escalation(store, key).state == "delivered"
 
 
@@ -246,7 +246,7 @@ def test_ticket_mirrored_by_a_webhook_during_a_lost_create_is_adopted(store: Sto
             )
         )
     assert relay.drain(wait=True) == RelayReport(delivered=1)
-    assert fake.tickets["1"].comments == []  # no note on its own ticket
+    assert fake.tickets["1"].comments == ()  # no note on its own ticket
     with store.transaction() as tx:
         assert len(tx.scalars(select(Ticket)).all()) == 1
     assert get_escalation(store, key).ticket_id == "1"

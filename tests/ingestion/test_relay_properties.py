@@ -60,7 +60,7 @@ def resolve(store: Store, fake: FakeTicketing, conversation: int) -> None:
     """An agent resolves the conversation's ticket (the mirror learns it, as sync would)."""
     for ticket in fake.tickets.values():
         if ticket.conversation == f"conv-{conversation}" and ticket.status == "open":
-            ticket.status = "resolved"
+            fake.set_status(ticket.id, "resolved")
             with store.transaction() as tx:
                 for row in tx.scalars(select(Ticket).where(Ticket.external_id == ticket.id)):
                     row.status = "resolved"

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import datetime as dt
+from pathlib import Path
 
 import pytest
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from ingestion.errors import StoreError
 from ingestion.schema import Ticket
@@ -60,3 +61,11 @@ def test_sqlite_uses_wal(sqlite_store: Store) -> None:
 def test_unsupported_url_is_a_clear_error() -> None:
     with pytest.raises(StoreError, match="unsupported database 'mysql'"):
         open_store("mysql://localhost/x")
+
+
+def test_the_store_is_a_context_manager(tmp_path: Path) -> None:
+    with open_store(f"sqlite:///{tmp_path / 'cm.db'}") as store:
+        with store.transaction() as tx:
+            tx.execute(text("select 1"))
+        assert store.engine.pool.checkedin() == 1  # type: ignore[attr-defined]
+    assert store.engine.pool.checkedin() == 0  # type: ignore[attr-defined]  # disposed

@@ -17,7 +17,7 @@ from ingestion.settings import IngestionSettings
 from ingestion.store import Store
 from ingestion.sync import SyncWorker, read_cursor
 from ingestion.ticketing import NewTicket, RemoteComment
-from tests.support.fake_updates_ticketing import T0, FakeTicketing, mirror_ticket
+from tests.support.fake_ticketing import T0, FakeTicketing, mirror_ticket
 
 SETTINGS = IngestionSettings(sync_page_size=5, sync_overlap_seconds=60)
 SAME = T0 + dt.timedelta(hours=1)

@@ -83,6 +83,10 @@ class AdapterContract:
         assert isinstance(adapter.capabilities, Capabilities)
         assert adapter.source
 
+    def test_is_a_context_manager(self, adapter: TicketingAdapter) -> None:
+        # Entering only: the fixture's adapter is shared and closed by its owner.
+        assert adapter.__enter__() is adapter
+
     # -- create and find -------------------------------------------------------------------
     def test_create_returns_an_open_ticket_of_the_conversation(
         self, adapter: TicketingAdapter
