@@ -1,32 +1,34 @@
-"""`nightly_learning`: the Prefect flow around `ingestion.cases.learn` (thin: no logic of its own).
+"""`nightly_learning`: the Prefect flow around `ingestion.cases.run_learning` (thin: no logic).
 
-Window: since the start of the last completed run (``flow_runs``), plus every repair `learn`
-finds by itself (resolved tickets without a summary, versions the index lacks). What changed in
-the ticketing system in the window is pulled first through the update applier; ticketing calls
-(the pull, the optional notes) retry on `TicketingUnavailable` and take a slot of a Prefect
-global concurrency limit (``learning_ticketing_concurrency``). Then `learn` builds, redacts, summarises, tags, stores, indexes and retracts. The run report is
-stored in ``flow_runs``, published as a Markdown artifact and logged as one line.
+`run_learning` is the one entry ``caseloop learn`` calls too: the window (since the start of the
+last completed run in ``flow_runs``, plus every repair `learn` finds by itself), the run's
+bookkeeping, and `learn` (pull, build, redact, summarise, tag, store, index, retract, notes). The
+flow only gives it `TaskTicketing`: its ticketing calls (the pull, the optional notes) are Prefect
+tasks that retry on `TicketingUnavailable` and take a slot of a global concurrency limit
+(``learning_ticketing_concurrency``). The report is published as a Markdown artifact and logged.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
+from dataclasses import dataclass
 from typing import Any
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
-from ingestion.cases import LearningReport, learn, write_note
+from ingestion.cases import LearningReport, run_learning, write_note
 from ingestion.cases.refresh import pull_updates
-from ingestion.cases.runs import finish_run, last_success, start_run
+from ingestion.cases.runs import LEARNING
 from ingestion.errors import TicketingUnavailable
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store, open_store
 from ingestion.ticketing import TicketingAdapter
 
-FLOW_NAME = "nightly_learning"
+FLOW_NAME = LEARNING
 TICKETING_LIMIT = "caseloop-ticketing"
 
 
@@ -64,7 +66,9 @@ def ticketing_slot() -> Any:
     retry_condition_fn=retry_if_unavailable,
     cache_policy=NO_CACHE,
 )
-def pull(store: Any, adapter: Any, settings: Any, since: dt.datetime | None) -> dict[int, str]:
+def pull(
+    store: Store, adapter: TicketingAdapter, settings: IngestionSettings, since: dt.datetime | None
+) -> dict[int, str]:
     """Pull tickets updated since the window start through the update applier."""
     with ticketing_slot():
         return pull_updates(store, adapter, settings, since)
@@ -77,27 +81,38 @@ def pull(store: Any, adapter: Any, settings: Any, since: dt.datetime | None) -> 
     cache_policy=NO_CACHE,
     task_run_name="note-{case_id}",
 )
-def note(store: Any, adapter: Any, case_id: str) -> bool:
+def note(store: Store, adapter: TicketingAdapter, case_id: str) -> bool:
     """Write one case's "Resolution summary" note (idempotent)."""
     with ticketing_slot():
         return write_note(store, adapter, case_id)
 
 
-@task(cache_policy=NO_CACHE)
-def learn_cases(
-    store: Any, index: Any, settings: Any, since: dt.datetime | None, live: dict[int, str]
-) -> LearningReport:
-    """Build, redact, summarise, tag, store, index and retract (no ticketing calls)."""
-    logger = get_run_logger()
+@dataclass(frozen=True, slots=True)
+class TaskTicketing:
+    """Learning's ticketing calls as Prefect tasks: retried on `TicketingUnavailable`, each in a
+    slot of the ``caseloop-ticketing`` concurrency limit; notes are mapped, one task a case."""
 
-    def progress(done: int, total: int) -> None:
-        logger.info("learning: %d of %d candidate tickets", done, total)
+    store: Store
+    adapter: TicketingAdapter
+    settings: IngestionSettings
+    refresh: bool = True
 
-    return learn(store, None, index, settings, since=since, live_status=live, progress=progress)
+    def pull(self, since: dt.datetime | None) -> Mapping[int, str]:
+        if not self.refresh:
+            return {}
+        ensure_ticketing_limit(self.settings)
+        return pull(self.store, self.adapter, self.settings, since)
+
+    def write_notes(self, case_ids: Sequence[str]) -> int:
+        ensure_ticketing_limit(self.settings)
+        futures = note.map(unmapped(self.store), unmapped(self.adapter), list(case_ids))
+        logger = get_run_logger()
+        return sum(bool(settled(future, logger, False)) for future in futures)
 
 
 @flow(name=FLOW_NAME, validate_parameters=False)
 def nightly_learning(
+    # Prefect derives a parameter schema from the annotations: the objects stay Any.
     settings: Any = None,
     store: Any = None,
     adapter: Any = None,
@@ -111,43 +126,20 @@ def nightly_learning(
     the adapter and the index from the environment's settings.
     """
     settings = settings or IngestionSettings.load()
+    logger = get_run_logger()
+
+    def progress(done: int, total: int) -> None:
+        logger.info("learning: %d of %d candidate tickets", done, total)
+
     with ExitStack() as resources:
         store = store or owned_store(settings, resources)
         index = index or owned_index(resources)
         if adapter is None and (refresh_tickets or settings.learning_write_note):
             adapter = owned_adapter(settings, resources)
-        return _run(settings, store, adapter, index, since, refresh_tickets)
-
-
-def _run(
-    settings: IngestionSettings,
-    store: Store,
-    adapter: Any,
-    index: Any,
-    since: dt.datetime | None,
-    refresh_tickets: bool,
-) -> LearningReport:
-    logger = get_run_logger()
-    started = dt.datetime.now(dt.UTC)
-    window = since or last_success(store, FLOW_NAME)
-    run_id = start_run(store, FLOW_NAME, now=started, window_start=window)
-    try:
-        live: dict[int, str] = {}
-        if adapter is not None and refresh_tickets:
-            ensure_ticketing_limit(settings)
-            live = pull(store, adapter, settings, window)
-        report = learn_cases(store, index, settings, window, live)
-        if adapter is not None and settings.learning_write_note:
-            ensure_ticketing_limit(settings)
-            cases = [o.case_id for o in [*report.created, *report.updated]]
-            report.notes_written = sum(
-                bool(settled(f, logger, False))
-                for f in note.map(unmapped(store), unmapped(adapter), cases)
-            )
-    except BaseException as exc:
-        finish_run(store, run_id, ok=False, report={"error": str(exc)}, now=dt.datetime.now(dt.UTC))
-        raise
-    finish_run(store, run_id, ok=report.ok, report=report.to_dict(), now=dt.datetime.now(dt.UTC))
+        ticketing = None
+        if adapter is not None:
+            ticketing = TaskTicketing(store, adapter, settings, refresh=refresh_tickets)
+        report = run_learning(store, ticketing, index, settings, since=since, progress=progress)
     create_markdown_artifact(report.markdown(), key="learning-report", description=report.line())
     logger.info(report.line())
     return report

@@ -58,41 +58,35 @@ def learn_command(
     """Learn from resolved tickets once, without a Prefect server (progress bar, report table)."""
     import retrieval
     from ingestion.adapters import build_adapter
-    from ingestion.cases import learn
-    from ingestion.cases.runs import finish_run, last_success, start_run
+    from ingestion.cases import AdapterTicketing, run_learning
 
+    window = _since(since)
     settings = context.ingestion_settings(ctx)
     console = Console(stderr=True)
     with contextlib.ExitStack() as resources:
         store = resources.enter_context(context.store(settings))
-        window = None if everything else (_since(since) or last_success(store, "nightly_learning"))
-        adapter = None
+        ticketing = None
         if pull or settings.learning_write_note:
             adapter = resources.enter_context(build_adapter(settings))
+            ticketing = AdapterTicketing(store, adapter, settings, refresh=pull)
         index = resources.enter_context(
             retrieval.open_index(settings=retrieval.RetrievalSettings.load())
         )
-        started = dt.datetime.now(dt.UTC)
-        run_id = start_run(store, "nightly_learning", now=started, window_start=window)
+        bar = resources.enter_context(_progress(console))
+        task = bar.add_task("learning", total=None)
         try:
-            with _progress(console) as bar:
-                task = bar.add_task("learning", total=None)
-                report = learn(
-                    store,
-                    adapter,
-                    index,
-                    settings,
-                    since=window,
-                    refresh=pull,
-                    progress=lambda done, total: bar.update(task, completed=done, total=total),
-                )
+            report = run_learning(
+                store,
+                ticketing,
+                index,
+                settings,
+                since=window,
+                everything=everything,
+                progress=lambda done, total: bar.update(task, completed=done, total=total),
+            )
         except Exception as exc:
-            now = dt.datetime.now(dt.UTC)
-            finish_run(store, run_id, ok=False, report={"error": str(exc)}, now=now)
             console.print(f"[red]learning failed: {exc}")
             raise typer.Exit(1) from None
-        now = dt.datetime.now(dt.UTC)
-        finish_run(store, run_id, ok=report.ok, report=report.to_dict(), now=now)
     table = Table("outcome", "count", title="learning report")
     for name, count in report.counts().items():
         table.add_row(name, str(count))

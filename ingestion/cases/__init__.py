@@ -1,7 +1,7 @@
 """Resolved tickets become CASE_SUMMARY documents: detect, redact, summarise, tag, store, index.
 
-    from ingestion.cases import learn
-    report = learn(store, adapter, index, settings, since=last_run)
+    from ingestion.cases import AdapterTicketing, run_learning
+    report = run_learning(store, AdapterTicketing(store, adapter, settings), index, settings)
 
 Learning is gated on resolution (resolved or closed, with at least one customer-visible agent
 comment), reversible (a reopened, deleted or duplicate ticket is retracted from the index and
@@ -14,6 +14,7 @@ from ingestion.cases.learning import CaseIndex, default_encoder, learn
 from ingestion.cases.note import write_note
 from ingestion.cases.redact import Redaction, Redactor
 from ingestion.cases.report import CaseOutcome, LearningReport
+from ingestion.cases.runs import run_learning
 from ingestion.cases.summariser import (
     ExtractiveSummariser,
     LlmSummariser,
@@ -21,10 +22,13 @@ from ingestion.cases.summariser import (
     build_summariser,
 )
 from ingestion.cases.tags import Encoder, Tagger, Vocabulary, tag_key
+from ingestion.cases.ticketing import AdapterTicketing, CaseTicketing
 
 __all__ = [
+    "AdapterTicketing",
     "CaseIndex",
     "CaseOutcome",
+    "CaseTicketing",
     "Encoder",
     "ExtractiveSummariser",
     "IndexWriteFailed",
@@ -40,6 +44,7 @@ __all__ = [
     "build_summariser",
     "default_encoder",
     "learn",
+    "run_learning",
     "tag_key",
     "write_note",
 ]

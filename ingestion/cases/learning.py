@@ -12,7 +12,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 from ingestion.cases import catalogue
 from ingestion.cases.document import (
@@ -24,18 +24,19 @@ from ingestion.cases.document import (
     read_source,
 )
 from ingestion.cases.errors import IndexWriteFailed
-from ingestion.cases.note import write_notes
 from ingestion.cases.redact import Redactor
-from ingestion.cases.refresh import pull_updates
 from ingestion.cases.report import CaseOutcome, LearningReport
 from ingestion.cases.summariser import Summariser, build_summariser
 from ingestion.cases.tags import Encoder, Tagger, Vocabulary
+from ingestion.cases.ticketing import CaseTicketing
 from ingestion.clock import utcnow
 from ingestion.schema import CaseSummary, Ticket
 from ingestion.settings import IngestionSettings
 from ingestion.status import RESOLVED_STATUSES, WITHDRAWING
 from ingestion.store import Store
-from ingestion.ticketing import TicketingAdapter
+
+if TYPE_CHECKING:
+    from retrieval import CaseDocument
 
 Clock = Callable[[], dt.datetime]
 Progress = Callable[[int, int], None]
@@ -69,7 +70,7 @@ class _Plan:
 
 def learn(
     store: Store,
-    adapter: TicketingAdapter | None,
+    ticketing: CaseTicketing | None,
     index: CaseIndex,
     settings: IngestionSettings,
     *,
@@ -78,23 +79,18 @@ def learn(
     encoder: Encoder | None = None,
     clock: Clock = utcnow,
     progress: Progress | None = None,
-    refresh: bool = False,
-    live_status: Mapping[int, str] | None = None,
 ) -> LearningReport:
     """Learn from tickets changed since ``since`` (all when None) plus every pending repair.
 
-    With an ``adapter``, ``refresh`` first pulls what changed in the ticketing system since
-    ``since`` (the Prefect flow does this itself, with retries, and passes ``live_status``:
-    canonical statuses by ticket id). The adapter also writes the "Resolution summary" note back
-    (``settings.learning_write_note``). ``encoder`` defaults to the index's MiniLM encoder.
+    With ``ticketing``, what changed in the ticketing system since ``since`` is pulled first
+    (through the update applier) and, with ``settings.learning_write_note``, the "Resolution
+    summary" notes are written back. ``encoder`` defaults to the index's MiniLM encoder.
     """
     summariser = summariser or build_summariser(settings)
     tagger = Tagger(encoder or default_encoder(index), max_tags=settings.learning_max_tags)
     redactor = Redactor(regions=tuple(settings.learning_phone_regions))
     report = LearningReport(window_start=since)
-    live = dict(live_status or {})
-    if refresh and adapter is not None:
-        live.update(pull_updates(store, adapter, settings, since))
+    live = ticketing.pull(since) if ticketing is not None else {}
     with store.transaction() as session:
         ticket_ids = catalogue.candidate_tickets(session, since)
         vocabulary = catalogue.load_vocabulary(session)
@@ -109,8 +105,9 @@ def learn(
     with store.transaction() as session:
         report.vocabulary_after = catalogue.vocabulary_size(session)
     report.new_tags = list(vocabulary.added)
-    if settings.learning_write_note and adapter is not None:
-        report.notes_written = write_notes(store, adapter, [*report.created, *report.updated])
+    if settings.learning_write_note and ticketing is not None:
+        learned = [o.case_id for o in [*report.created, *report.updated]]
+        report.notes_written = ticketing.write_notes(learned)
     return report
 
 
@@ -126,6 +123,22 @@ def default_encoder(index: Any) -> Encoder:
 
 
 @dataclass(frozen=True, slots=True)
+class _Active:
+    """The active version of a case, as planning needs it."""
+
+    row_id: int  # case_summaries id
+    version: int
+    content_hash: str
+    indexed_hash: str | None  # what the index holds (None: not indexed yet)
+
+    @classmethod
+    def of(cls, row: CaseSummary | None) -> _Active | None:
+        if row is None:
+            return None
+        return cls(row.id, row.version, row.content_hash, row.indexed_hash)
+
+
+@dataclass(frozen=True, slots=True)
 class _Seen:
     """One candidate as read from the store: its source rows and its case versions."""
 
@@ -133,7 +146,7 @@ class _Seen:
     ticket_id: int
     status: str
     source: CaseSource | None  # None: not resolved, nothing to build
-    active: tuple[int, int, str, str | None] | None  # id, version, content hash, indexed hash
+    active: _Active | None
     has_versions: bool
 
 
@@ -168,18 +181,14 @@ def _read(
             case_id = case_id_of(ticket)
             try:
                 status = _effective_status(ticket, live.get(ticket_id))
-                active = catalogue.active_summary(session, case_id)
+                resolved = status in RESOLVED_STATUSES
                 seen.append(
                     _Seen(
                         case_id=case_id,
                         ticket_id=ticket_id,
                         status=status,
-                        source=read_source(session, ticket)
-                        if status in RESOLVED_STATUSES
-                        else None,
-                        active=None
-                        if active is None
-                        else (active.id, active.version, active.content_hash, active.indexed_hash),
+                        source=read_source(session, ticket) if resolved else None,
+                        active=_Active.of(catalogue.active_summary(session, case_id)),
                         has_versions=catalogue.latest_version(session, case_id) > 0,
                     )
                 )
@@ -205,16 +214,16 @@ def _plan_case(
         )
         if active is not None:
             retract_reason = seen.status if seen.source is None else reason
-            plan.retract.append(CaseOutcome(case_id, ticket_id, retract_reason, active[1]))
+            plan.retract.append(CaseOutcome(case_id, ticket_id, retract_reason, active.version))
         else:
             report.skipped.append(CaseOutcome(case_id, ticket_id, reason))
         return
     content_hash = draft.content_hash(summariser.name)
-    if active is not None and active[2] == content_hash:
-        if active[3] != content_hash:
-            plan.reindex.append(active[0])
+    if active is not None and active.content_hash == content_hash:
+        if active.indexed_hash != content_hash:
+            plan.reindex.append(active.row_id)
         else:
-            report.skipped.append(CaseOutcome(case_id, ticket_id, "unchanged", active[1]))
+            report.skipped.append(CaseOutcome(case_id, ticket_id, "unchanged", active.version))
         return
     plan.work.append(_Work(draft, content_hash, seen.has_versions))
 
@@ -275,7 +284,7 @@ def _outcome(row: CaseSummary, ready: Sequence[tuple[_Work, str]]) -> str:
     return "reindexed"
 
 
-def to_document(row: CaseSummary) -> Any:
+def to_document(row: CaseSummary) -> CaseDocument:
     """The retrieval document of a stored version."""
     from retrieval import CaseDocument
 

@@ -14,7 +14,6 @@ from sqlalchemy import select
 
 from ingestion import notes
 from ingestion.cases.catalogue import active_summary
-from ingestion.cases.report import CaseOutcome
 from ingestion.errors import TicketingError
 from ingestion.schema import CaseSummary, Ticket
 from ingestion.store import Store
@@ -48,12 +47,12 @@ def write_note(store: Store, adapter: TicketingAdapter, case_id: str) -> bool:
     return notes.add_note(store, adapter, row.ticket_id, external_id, marker(row), note_body(row))
 
 
-def write_notes(store: Store, adapter: TicketingAdapter, outcomes: Sequence[CaseOutcome]) -> int:
-    """Write notes for ``outcomes``; a ticket that fails is skipped (the next run retries)."""
+def write_notes(store: Store, adapter: TicketingAdapter, case_ids: Sequence[str]) -> int:
+    """Write the notes of ``case_ids``; a ticket that fails is skipped (the next run retries)."""
     written = 0
-    for outcome in outcomes:
+    for case_id in case_ids:
         try:
-            written += write_note(store, adapter, outcome.case_id)
+            written += write_note(store, adapter, case_id)
         except TicketingError:
             continue
     return written

@@ -1,8 +1,10 @@
-"""Batch-run bookkeeping in ``flow_runs``: the learning window starts where the last good run began.
+"""Batch runs in ``flow_runs``, and `run_learning`: the one entry of the nightly learning.
 
 A run is recorded as ``running`` when it starts and ``completed`` or ``failed`` when it ends, with
 its report. The next run's window starts at the *start* of the last completed run, so changes
 that landed while that run was working are looked at again (re-reading is free: content hashes).
+`run_learning` is what both the Prefect flow and ``caseloop learn`` call: window, bookkeeping,
+`learn`.
 """
 
 from __future__ import annotations
@@ -12,8 +14,16 @@ from typing import Any
 
 from sqlalchemy import select
 
+from ingestion.cases.learning import CaseIndex, Progress, learn
+from ingestion.cases.report import LearningReport
+from ingestion.cases.ticketing import CaseTicketing
+from ingestion.clock import utcnow
 from ingestion.schema import FlowRun
+from ingestion.settings import IngestionSettings
 from ingestion.store import Store
+
+#: The flow name learning runs are recorded under.
+LEARNING = "nightly_learning"
 
 
 def last_success(store: Store, flow: str) -> dt.datetime | None:
@@ -55,3 +65,29 @@ def finish_run(
         run.status = "completed" if ok else "failed"
         run.finished_at = now
         run.report = report
+
+
+def run_learning(
+    store: Store,
+    ticketing: CaseTicketing | None,
+    index: CaseIndex,
+    settings: IngestionSettings,
+    *,
+    since: dt.datetime | None = None,
+    everything: bool = False,
+    progress: Progress | None = None,
+) -> LearningReport:
+    """One learning run: its window, its ``flow_runs`` row around `learn`, its report.
+
+    The window starts at ``since``, else where the last completed run started; ``everything``
+    looks at every resolved ticket. A run that raises is recorded as failed, then re-raised.
+    """
+    window = None if everything else (since or last_success(store, LEARNING))
+    run_id = start_run(store, LEARNING, now=utcnow(), window_start=window)
+    try:
+        report = learn(store, ticketing, index, settings, since=window, progress=progress)
+    except BaseException as exc:
+        finish_run(store, run_id, ok=False, report={"error": str(exc)}, now=utcnow())
+        raise
+    finish_run(store, run_id, ok=report.ok, report=report.to_dict(), now=utcnow())
+    return report

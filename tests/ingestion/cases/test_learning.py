@@ -142,3 +142,43 @@ def test_since_window_still_repairs_cases_missing_from_the_index(
     report = learn(store, None, index, SETTINGS, since=T0.replace(year=2030))
     assert [o.case_id for o in report.reindexed] == ["sim:2"]
     assert index.inner.count() == 2
+
+
+def test_run_learning_keeps_the_books_and_windows(store: Store, index: CountingIndex) -> None:
+    from ingestion.cases import run_learning
+    from ingestion.cases.runs import LEARNING
+    from ingestion.schema import FlowRun
+
+    _world(store)
+    first = run_learning(store, None, index, SETTINGS)
+    second = run_learning(store, None, index, SETTINGS)
+    assert (first.learned, second.learned) == (2, 0)
+    with store.transaction() as tx:
+        runs = list(
+            tx.scalars(select(FlowRun).where(FlowRun.flow == LEARNING).order_by(FlowRun.id))
+        )
+    assert [r.status for r in runs] == ["completed", "completed"]
+    assert runs[0].window_start is None
+    assert runs[1].window_start == runs[0].started_at == second.window_start
+    everything = run_learning(store, None, index, SETTINGS, everything=True)
+    assert everything.window_start is None
+
+
+def test_a_run_that_raises_is_recorded_as_failed(store: Store, index: CountingIndex) -> None:
+    import pytest
+
+    from ingestion.cases import run_learning
+    from ingestion.schema import FlowRun
+
+    class Unreachable:
+        def pull(self, since: object) -> dict[int, str]:
+            raise RuntimeError("ticketing system down")
+
+        def write_notes(self, case_ids: object) -> int:
+            return 0
+
+    with pytest.raises(RuntimeError, match="down"):
+        run_learning(store, Unreachable(), index, SETTINGS)
+    with store.transaction() as tx:
+        run = tx.scalars(select(FlowRun)).one()
+    assert (run.status, run.report) == ("failed", {"error": "ticketing system down"})

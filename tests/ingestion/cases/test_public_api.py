@@ -7,8 +7,10 @@ import ingestion.cases
 
 def test_public_api_is_pinned() -> None:
     assert ingestion.cases.__all__ == [
+        "AdapterTicketing",
         "CaseIndex",
         "CaseOutcome",
+        "CaseTicketing",
         "Encoder",
         "ExtractiveSummariser",
         "IndexWriteFailed",
@@ -24,6 +26,7 @@ def test_public_api_is_pinned() -> None:
         "build_summariser",
         "default_encoder",
         "learn",
+        "run_learning",
         "tag_key",
         "write_note",
     ]
