@@ -16,56 +16,31 @@ from contextlib import ExitStack
 from dataclasses import dataclass
 from typing import Any
 
-from prefect import flow, get_run_logger, task, unmapped
+from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 
+from flows.tasks import (
+    TICKETING_LIMIT,
+    ensure_ticketing_limit,
+    owned_adapter,
+    owned_index,
+    owned_store,
+    settled,
+    ticketing_slot,
+    ticketing_task,
+)
 from ingestion.cases import LearningReport, run_learning, write_note
 from ingestion.cases.refresh import pull_updates
 from ingestion.cases.runs import LEARNING
-from ingestion.errors import TicketingUnavailable
 from ingestion.settings import IngestionSettings
-from ingestion.store import Store, open_store
+from ingestion.store import Store
 from ingestion.ticketing import TicketingAdapter
 
 FLOW_NAME = LEARNING
-TICKETING_LIMIT = "caseloop-ticketing"
+__all__ = ["FLOW_NAME", "TICKETING_LIMIT", "TaskTicketing", "nightly_learning"]
 
 
-def retry_if_unavailable(task: Any, task_run: Any, state: Any) -> bool:
-    """Retry ticketing calls only when the failure is retryable (timeouts, 5xx, 429)."""
-    try:
-        state.result()
-    except TicketingUnavailable:
-        return True
-    except Exception:
-        return False
-    return False
-
-
-def ensure_ticketing_limit(settings: IngestionSettings) -> None:
-    """Create or resize the global concurrency limit shared by every ticketing task."""
-    from prefect.client.orchestration import get_client
-
-    with get_client(sync_client=True) as client:
-        client.upsert_global_concurrency_limit_by_name(
-            TICKETING_LIMIT, max(1, settings.learning_ticketing_concurrency)
-        )
-
-
-def ticketing_slot() -> Any:
-    """A slot of the ticketing concurrency limit (context manager)."""
-    from prefect.concurrency.sync import concurrency
-
-    return concurrency(TICKETING_LIMIT, occupy=1, strict=False)
-
-
-@task(
-    retries=3,
-    retry_delay_seconds=[1, 5, 20],
-    retry_condition_fn=retry_if_unavailable,
-    cache_policy=NO_CACHE,
-)
+@ticketing_task()
 def pull(
     store: Store, adapter: TicketingAdapter, settings: IngestionSettings, since: dt.datetime | None
 ) -> dict[int, str]:
@@ -74,13 +49,7 @@ def pull(
         return pull_updates(store, adapter, settings, since)
 
 
-@task(
-    retries=3,
-    retry_delay_seconds=[1, 5, 20],
-    retry_condition_fn=retry_if_unavailable,
-    cache_policy=NO_CACHE,
-    task_run_name="note-{case_id}",
-)
+@ticketing_task("note-{case_id}")
 def note(store: Store, adapter: TicketingAdapter, case_id: str) -> bool:
     """Write one case's "Resolution summary" note (idempotent)."""
     with ticketing_slot():
@@ -143,33 +112,3 @@ def nightly_learning(
     create_markdown_artifact(report.markdown(), key="learning-report", description=report.line())
     logger.info(report.line())
     return report
-
-
-def settled(future: Any, logger: Any, default: Any = (None, None)) -> Any:
-    """A mapped task's result; a task that failed after its retries is logged and skipped."""
-    try:
-        return future.result()
-    except Exception as exc:
-        logger.warning("ticketing call failed after retries: %s", exc)
-        return default
-
-
-def owned_store(settings: IngestionSettings, resources: ExitStack) -> Store:
-    """The store named by the settings, closed with ``resources``."""
-    return resources.enter_context(open_store(settings.resolved_database_url))
-
-
-def owned_index(resources: ExitStack) -> Any:
-    """The index named by the environment's retrieval settings, closed with ``resources``."""
-    import retrieval
-
-    return resources.enter_context(
-        retrieval.open_index(settings=retrieval.RetrievalSettings.load())
-    )
-
-
-def owned_adapter(settings: IngestionSettings, resources: ExitStack) -> TicketingAdapter:
-    """The adapter named by the settings, closed with ``resources``."""
-    from ingestion.adapters import build_adapter
-
-    return resources.enter_context(build_adapter(settings))

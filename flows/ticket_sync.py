@@ -15,18 +15,17 @@ from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
 
-from prefect import flow, get_run_logger, task, unmapped
+from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_markdown_artifact
-from prefect.cache_policies import NO_CACHE
 from sqlalchemy import select
 
-from flows.learning import (
+from flows.tasks import (
     ensure_ticketing_limit,
     owned_adapter,
     owned_store,
-    retry_if_unavailable,
     settled,
     ticketing_slot,
+    ticketing_task,
 )
 from ingestion import drift as checks
 from ingestion import outbox
@@ -34,6 +33,8 @@ from ingestion.cases.runs import finish_run, start_run
 from ingestion.schema import Ticket
 from ingestion.settings import IngestionSettings
 from ingestion.status import FINAL_STATUSES
+from ingestion.store import Store
+from ingestion.ticketing import TicketingAdapter
 
 FLOW_NAME = "ticket_sync"
 
@@ -72,22 +73,16 @@ class TicketSyncReport:
         return "\n".join(lines)
 
 
-_RETRYING = {
-    "retries": 3,
-    "retry_delay_seconds": [1, 5, 20],
-    "retry_condition_fn": retry_if_unavailable,
-    "cache_policy": NO_CACHE,
-}
-
-
-@task(task_run_name="push-context-{ticket_id}", **_RETRYING)  # type: ignore[call-overload]
-def push_context(store: Any, adapter: Any, ticket_id: int) -> bool:
+@ticketing_task("push-context-{ticket_id}")
+def push_context(store: Store, adapter: TicketingAdapter, ticket_id: int) -> bool:
+    """Push one open ticket's late context as a note (once)."""
     with ticketing_slot():
         return checks.push_context(store, adapter, ticket_id)
 
 
-@task(task_run_name="drift-{ticket_id}", **_RETRYING)  # type: ignore[call-overload]
-def check_drift(store: Any, adapter: Any, ticket_id: int) -> checks.Drift | None:
+@ticketing_task("drift-{ticket_id}")
+def check_drift(store: Store, adapter: TicketingAdapter, ticket_id: int) -> checks.Drift | None:
+    """Compare one mirrored ticket with the ticketing system."""
     with ticketing_slot():
         return checks.drift(store, adapter, ticket_id)
 
@@ -115,17 +110,15 @@ def _run(
         ensure_ticketing_limit(settings)
         _redrive(settings, store, adapter, now, drain_relay, report)
         open_ids = checks.open_tickets(store, adapter.source)
-        for ticket_id, future in zip(
-            open_ids, push_context.map(unmapped(store), unmapped(adapter), open_ids), strict=True
-        ):
-            if settled(future, logger, None):
+        pushes = push_context.map(unmapped(store), unmapped(adapter), open_ids)
+        for ticket_id, pushed in zip(open_ids, pushes, strict=True):
+            if settled(pushed, logger, None):
                 report.notes_pushed.append(str(ticket_id))
         watched = _watched(store, adapter.source)
-        for ticket_id, future in zip(
-            watched, check_drift.map(unmapped(store), unmapped(adapter), watched), strict=True
-        ):
+        checked = check_drift.map(unmapped(store), unmapped(adapter), watched)
+        for ticket_id, check in zip(watched, checked, strict=True):
             try:
-                found = future.result()
+                found = check.result()
             except Exception as exc:
                 report.failed.append(f"ticket {ticket_id}: {exc}")
                 continue

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Annotated
 
 import typer
@@ -77,7 +77,7 @@ def worker(
         raise typer.Exit(1)
 
 
-def _supervise(loops: list[Callable[[threading.Event], object]], stop: threading.Event) -> bool:
+def _supervise(loops: Sequence[Callable[[threading.Event], object]], stop: threading.Event) -> bool:
     """Run each loop in a thread until ``stop``; when one dies, stop the others. True: one died."""
     threads = [threading.Thread(target=loop, args=(stop,)) for loop in loops]
     crashed = False

@@ -111,7 +111,8 @@ class Stack:
     def _settings(self, webhook_token: str) -> IngestionSettings:
         # The workers poll often: a demo day should not wait on idle intervals meant for servers.
         interval = 0.1 if self._fast else 1.0
-        return IngestionSettings(
+        # The rest comes from the environment, as for any IngestionSettings (mypy wants them all).
+        return IngestionSettings(  # type: ignore[call-arg]
             data_dir=self.data_dir,
             ticketing="helpdesk",
             helpdesk_url=self.helpdesk.url,
