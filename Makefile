@@ -55,7 +55,7 @@ demo: $(BIN)/.installed-demo  ## the main job on embedded defaults (installs onl
 	@$(BIN)/caseloop demo
 
 notebooks: $(BIN)/.installed-notebooks  ## JupyterLab on notebooks/ (the .py twins stay paired)
-	$(BIN)/jupyter lab notebooks/
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks/
 
 bench: setup  ## benchmarks (figures as ratios against a baseline measured in the same run)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done
