@@ -8,18 +8,36 @@ export TRANSFORMERS_OFFLINE := 1
 export TOKENIZERS_PARALLELISM := false
 export PREFECT_SERVER_ANALYTICS_ENABLED := false
 
-.PHONY: help setup lint test test-slow demo bench clean
+# Installs use uv (from PyPI, bootstrapped into the venv with pip), only the extras a target
+# needs, the sources pip is configured with on this machine, and CPU torch (constraints.txt).
+# Installer output goes to $(LOG); each step prints one line. V=1 shows the installer output.
+UV := $(BIN)/uv
+LOG := .caseloop/install.log
+UV_INSTALL = $(UV) pip install --python $(BIN)/python --compile-bytecode -c constraints.txt \
+	$(shell $(PYTHON) scripts/pip_sources.py)
+
+# $(call step,WHAT,COMMAND): one progress line for COMMAND, its output in $(LOG).
+define step
+	@mkdir -p $(dir $(LOG)); start=$$(date +%s); printf '%s … ' "$(1)"; \
+	if [ -n "$(V)" ]; then $(2) 2>&1 | tee -a $(LOG); ok=$${PIPESTATUS[0]}; \
+	else $(2) >>$(LOG) 2>&1; ok=$$?; fi; \
+	if [ $$ok -eq 0 ]; then echo "done ($$(( $$(date +%s) - start )) s)"; \
+	else echo "failed; the last lines of $(LOG):"; tail -n 25 $(LOG); exit $$ok; fi
+endef
+
+.PHONY: help setup lint test test-slow demo notebooks bench clean
 
 help:  ## list the targets
 	@grep -E '^[a-z-]+:.*## ' $(MAKEFILE_LIST) | sed 's/:.*## /\t/'
 
-setup: $(BIN)/.installed  ## create .venv and install caseloop with its dev tools (CPU torch)
+setup: $(BIN)/.installed-dev  ## create .venv and install caseloop with every extra and the dev tools
 
-$(BIN)/.installed: pyproject.toml constraints.txt
-	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
-	$(BIN)/pip install -q -U pip
-	$(BIN)/pip install -c constraints.txt -e '.[dev]'
-	touch $@
+$(UV):
+	$(call step,creating $(VENV) with uv in it,$(PYTHON) -m venv $(VENV) && $(BIN)/pip install uv)
+
+$(BIN)/.installed-%: pyproject.toml constraints.txt | $(UV)
+	$(call step,installing caseloop[$*] (log: $(LOG)),$(UV_INSTALL) -e '.[$*]')
+	@touch $@
 
 lint: setup  ## ruff, mypy (strict on ingestion and retrieval), import-linter
 	$(BIN)/ruff check .
@@ -33,8 +51,11 @@ test: setup lint  ## the whole test suite except slow runs (real components, ~15
 test-slow: setup  ## soak and fault runs, real Prefect server, fresh-clone check
 	$(BIN)/pytest -m slow
 
-demo: setup  ## the main job on embedded defaults
-	$(BIN)/caseloop demo
+demo: $(BIN)/.installed-demo  ## the main job on embedded defaults (installs only what it needs)
+	@$(BIN)/caseloop demo
+
+notebooks: $(BIN)/.installed-notebooks  ## JupyterLab on notebooks/ (the .py twins stay paired)
+	$(BIN)/jupyter lab $(if $(filter 0,$(shell id -u)),--allow-root) $(LAB_ARGS) notebooks/
 
 bench: setup  ## benchmarks (figures as ratios against a baseline measured in the same run)
 	for b in benchmarks/*.py; do $(BIN)/python $$b || exit 1; done

@@ -1,7 +1,7 @@
 """Online metrics from the operational store, for a window of time.
 
-Read with SQLAlchemy Core by table name (evaluation does not import the ingestion package; the
-table and column names are those of `ingestion/schema.py`), into pandas frames:
+Read through `evaluation.store_reader` (the store's table and column names, checked against
+`ingestion/schema.py` in the tests), into pandas frames:
 
 - escalations per day and per week, by reason;
 - the escalation rate where the orchestrator reports session outcomes, with confirmed and
@@ -17,59 +17,42 @@ table and column names are those of `ingestion/schema.py`), into pandas frames:
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 import pandas as pd
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import Table, select
 
+from evaluation import store_reader
 from evaluation.errors import EvaluationError
 from evaluation.gaps import ContentGap, content_gaps
-
-_COLUMNS = {
-    "escalations": "id, session_id, tenant, reason, payload, ticket_id, created_at",
-    "tickets": "id, session_id, tenant, status, created_at",
-    "ticket_events": "ticket_id, from_status, to_status, occurred_at, recorded_at",
-    "ticket_comments": "ticket_id, author_role, visibility, created_at, mirrored_at",
-    "session_outcomes": "session_id, outcome, confirmation, tenant, served_case_ids, reported_at",
-    "flow_runs": "flow, status, started_at, finished_at",
-}
-_TIMES = (
-    "created_at",
-    "occurred_at",
-    "recorded_at",
-    "mirrored_at",
-    "reported_at",
-    "started_at",
-    "finished_at",
+from evaluation.store_reader import (
+    ESCALATIONS,
+    FLOW_RUNS,
+    SESSION_OUTCOMES,
+    TICKET_COMMENTS,
+    TICKET_EVENTS,
+    TICKETS,
+    UTCTime,
 )
+
+_TABLES = (ESCALATIONS, TICKETS, TICKET_EVENTS, TICKET_COMMENTS, SESSION_OUTCOMES, FLOW_RUNS)
+
+
+def _frame(table: Table, rows: list[store_reader.Row]) -> pd.DataFrame:
+    frame = pd.DataFrame(rows, columns=[column.name for column in table.columns])
+    for column in table.columns:
+        if isinstance(column.type, UTCTime):
+            frame[column.name] = pd.to_datetime(frame[column.name], utc=True, format="mixed")
+    return frame
 
 
 def read_store(url: str) -> dict[str, pd.DataFrame]:
     """The store's tables that online metrics need, with times as UTC timestamps."""
-    engine = create_engine(url)
-    frames = {}
-    try:
-        with engine.connect() as conn:
-            for table, columns in _COLUMNS.items():
-                frame = pd.read_sql(text(f"SELECT {columns} FROM {table}"), conn)
-                for column in set(_TIMES) & set(frame.columns):
-                    frame[column] = pd.to_datetime(frame[column], utc=True, format="mixed")
-                frames[table] = frame
-    except SQLAlchemyError as exc:
-        raise EvaluationError(f"cannot read the store: {exc}") from exc
-    finally:
-        engine.dispose()
-    return frames
-
-
-def _json(value: Any) -> Any:
-    """JSON columns come back parsed from PostgreSQL and SQLite alike, but be safe with text."""
-    return json.loads(value) if isinstance(value, str) else value
+    rows = store_reader.read(url, {table.name: select(table) for table in _TABLES})
+    return {table.name: _frame(table, rows[table.name]) for table in _TABLES}
 
 
 def _in(frame: pd.DataFrame, column: str, since: dt.datetime, until: dt.datetime) -> pd.DataFrame:
@@ -151,12 +134,12 @@ def served_then_escalated(outcomes: pd.DataFrame, escalations: pd.DataFrame) -> 
     """Case ids shown to the customer in sessions that still escalated, with how often."""
     counts: Counter[str] = Counter()
     for _, row in outcomes[outcomes["outcome"] == "escalated"].iterrows():
-        counts.update(str(c) for c in _json(row["served_case_ids"]) or [])
+        counts.update(str(c) for c in row["served_case_ids"] or [])
     seen = set(outcomes[outcomes["outcome"] == "escalated"]["session_id"])
     for _, row in escalations.iterrows():
         if row["session_id"] in seen:
             continue  # already counted from the outcome report
-        payload = _json(row["payload"]) or {}
+        payload = row["payload"] or {}
         counts.update(
             str(e["doc_id"])
             for e in payload.get("evidence", [])
@@ -216,9 +199,9 @@ def online_metrics(url: str, since: dt.datetime, until: dt.datetime) -> OnlineRe
     tickets = _in(frames["tickets"], "created_at", since, until)
     outcomes = _in(frames["session_outcomes"], "reported_at", since, until)
     gaps_input = [
-        _question(_json(row["payload"]) or {})
+        _question(row["payload"] or {})
         for _, row in escalations.iterrows()
-        if row["reason"] == "no_evidence" and not (_json(row["payload"]) or {}).get("evidence")
+        if row["reason"] == "no_evidence" and not (row["payload"] or {}).get("evidence")
     ]
     runs = _in(frames["flow_runs"], "started_at", since, until)
     runs = runs[runs["flow"].str.contains("learning")]

@@ -27,10 +27,6 @@
 import os
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt
 import pandas as pd
 
 import evaluation
@@ -81,11 +77,13 @@ table
 # %%
 import tempfile
 
+from IPython.display import Image
+
 from evaluation.plots import coverage_precision
 
+# The report's own plot, drawn to a file as `caseloop eval` does, and shown here.
 path = coverage_precision(figures, Path(tempfile.mkdtemp()) / "coverage_precision.png")
-plt.imshow(plt.imread(path))
-plt.axis("off")
+Image(filename=path)
 
 # %% [markdown]
 # ## Where escalations remain

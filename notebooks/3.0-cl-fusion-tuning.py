@@ -23,13 +23,12 @@
 import os
 from pathlib import Path
 
-import matplotlib
-
-matplotlib.use("Agg")
 import matplotlib.pyplot as plt
 import numpy as np
+import pandas as pd
 
 import evaluation
+import retrieval
 from evaluation import convert_semeval
 from evaluation.tuning import fusion_grid, grid
 
@@ -37,7 +36,23 @@ DATA = Path(evaluation.__file__).parent / "data"
 source = os.environ.get("SEMEVAL_XML", DATA / "semeval2016" / "dev-sample.xml")
 full = "SEMEVAL_XML" in os.environ
 dataset = convert_semeval(source)
-settings = grid() if full else grid(rrf_k=(2, 10, 60), weight_dense=(1.0, 2.0))
+# The default fusion is whatever the retrieval settings say (CASELOOP_RETRIEVAL_* included);
+# the grid is built around it, so the comparison below is against the real default.
+defaults = retrieval.RetrievalSettings()
+DEFAULT = {
+    "rrf_k": defaults.rrf_k,
+    "weight_dense": defaults.weight_dense,
+    "weight_bm25": defaults.weight_bm25,
+}
+ks, weights = (
+    ((1, 2, 5, 10, 20, 60, 100), (0.5, 1.0, 1.5, 2.0, 3.0)) if full else ((2, 10), (1.0, 2.0))
+)
+settings = [
+    {**setting, "weight_bm25": defaults.weight_bm25}
+    for setting in grid(
+        rrf_k=sorted({*ks, defaults.rrf_k}), weight_dense=sorted({*weights, defaults.weight_dense})
+    )
+]
 results = fusion_grid(dataset, settings)
 results.sort_values("map", ascending=False).round(4).head(12)
 
@@ -48,9 +63,11 @@ results.sort_values("map", ascending=False).round(4).head(12)
 single = results[results["setting"].isin(["bm25", "dense"])].set_index("setting")
 fused = results[~results["setting"].isin(["bm25", "dense"])]
 best = fused.loc[fused["map"].idxmax()]
-default = fused[(fused["rrf_k"] == 60) & (fused["weight_dense"] == 1.0)].iloc[0]
+is_default = (fused[list(DEFAULT)] == pd.Series(DEFAULT)).all(axis=1)
+default = fused[is_default].iloc[0]
+label = ", ".join(f"{k}={v}" for k, v in DEFAULT.items())
 print(f"best single MAP: {single['map'].max():.4f} ({single['map'].idxmax()})")
-print(f"default fusion (k=60, equal weights) MAP: {default['map']:.4f}")
+print(f"default fusion ({label}) MAP: {default['map']:.4f}")
 print(f"best fusion MAP: {best['map']:.4f} with {best['setting']}")
 
 # %%
@@ -58,10 +75,15 @@ pivot = fused.pivot_table(index="rrf_k", columns="weight_dense", values="map")
 fig, ax = plt.subplots(figsize=(5, 3.5))
 image = ax.imshow(pivot.values, cmap="viridis", aspect="auto")
 ax.set_xticks(range(len(pivot.columns)), [str(c) for c in pivot.columns])
-ax.set_yticks(range(len(pivot.index)), [str(i) for i in pivot.index])
-ax.set_xlabel("dense weight (BM25 weight 1)")
+ax.set_yticks(range(len(pivot.index)), [str(int(i)) for i in pivot.index])
+ax.set_xlabel(f"dense weight (BM25 weight {defaults.weight_bm25})")
 ax.set_ylabel("RRF constant k")
-ax.set_title("MAP by fusion setting")
+ax.set_title("MAP by fusion setting (□ the default)")
+column = list(pivot.columns).index(DEFAULT["weight_dense"])
+row = list(pivot.index).index(DEFAULT["rrf_k"])
+ax.add_patch(
+    plt.Rectangle((column - 0.5, row - 0.5), 1, 1, fill=False, edgecolor="white", linewidth=2)
+)
 fig.colorbar(image)
 plt.tight_layout()
 

@@ -37,8 +37,19 @@ def test_no_machine_paths_in_tracked_text() -> None:
     offenders = []
     for name in tracked:
         path = ROOT / name
-        if path.suffix in {".py", ".md", ".toml", ".txt", ".yaml", ".json", ".cfg", ".ipynb"}:
+        if path.suffix in {".py", ".md", ".toml", ".txt", ".yaml", ".json", ".cfg", ".ipynb"} or (
+            name in {"Makefile", ".ci/run"}
+        ):
             text = path.read_text(encoding="utf-8", errors="ignore")
             if re.search(r"/work/(main|shared)|/root/\.pyenv", text):
                 offenders.append(name)
     assert offenders == []
+
+
+def test_the_install_path_names_no_local_source() -> None:
+    """The Makefile reads this machine's package sources from pip's config; it names none itself."""
+    for name in ("Makefile", ".ci/run", "pyproject.toml", "constraints.txt"):
+        text = (ROOT / name).read_text(encoding="utf-8")
+        assert not re.search(r"file://|/opt/|--find-links\s+/|--(extra-)?index-url\s+\w", text), (
+            name
+        )

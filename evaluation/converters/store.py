@@ -16,37 +16,29 @@ the same issue answerable. Review and correct labels before publishing figures f
 from __future__ import annotations
 
 import datetime as dt
-import json
 from collections import defaultdict
 from collections.abc import Mapping
 from typing import Any, Literal
 
-from sqlalchemy import create_engine, text
-from sqlalchemy.exc import SQLAlchemyError
+from sqlalchemy import select
 
+from evaluation import store_reader
 from evaluation.dataset import Case, Dataset, Query
 from evaluation.errors import ConversionError
+from evaluation.store_reader import CASE_SUMMARIES, ESCALATIONS
 
 Relevance = Literal["own", "tags"]
 
 _CASES = (
-    "SELECT case_id, ticket_id, version, problem, resolution, tags, metadata, created_at "
-    "FROM case_summaries WHERE state = 'active' ORDER BY case_id, version"
+    select(CASE_SUMMARIES)
+    .where(CASE_SUMMARIES.c.state == "active")
+    .order_by(CASE_SUMMARIES.c.case_id, CASE_SUMMARIES.c.version)
 )
 _QUERIES = (
-    "SELECT id, session_id, tenant, payload, ticket_id, created_at FROM escalations "
-    "WHERE kind = 'create' ORDER BY created_at, id"
+    select(ESCALATIONS)
+    .where(ESCALATIONS.c.kind == "create")
+    .order_by(ESCALATIONS.c.created_at, ESCALATIONS.c.id)
 )
-
-
-def _json(value: Any) -> Any:
-    return json.loads(value) if isinstance(value, str) else value
-
-
-def _utc(value: Any) -> dt.datetime:
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
 
 
 def _question(payload: Mapping[str, Any]) -> str:
@@ -65,17 +57,9 @@ def _flat(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metadata.items() if isinstance(v, str | int | float | bool)}
 
 
-def _read(url: str) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            cases = [dict(row._mapping) for row in conn.execute(text(_CASES))]
-            escalations = [dict(row._mapping) for row in conn.execute(text(_QUERIES))]
-    except SQLAlchemyError as exc:
-        raise ConversionError(f"cannot read the store: {exc}") from exc
-    finally:
-        engine.dispose()
-    return cases, escalations
+def _read(url: str) -> tuple[list[store_reader.Row], list[store_reader.Row]]:
+    rows = store_reader.read(url, {"cases": _CASES, "escalations": _QUERIES})
+    return rows["cases"], rows["escalations"]
 
 
 def convert_store(
@@ -92,14 +76,14 @@ def convert_store(
     }  # last version wins
     cases, by_ticket, by_tag = [], defaultdict(list), defaultdict(set)
     for row in latest.values():
-        tags = tuple(str(t) for t in _json(row["tags"]) or [])
+        tags = tuple(str(t) for t in row["tags"] or [])
         case = Case(
             case_id=row["case_id"],
             problem=row["problem"] or "(empty)",
             resolution=row["resolution"] or "",
-            resolved_at=_utc(row["created_at"]),
+            resolved_at=row["created_at"],  # UTC, as the reader returns times
             tags=tags,
-            metadata=_flat(_json(row["metadata"]) or {}),
+            metadata=_flat(row["metadata"] or {}),
         )
         cases.append(case)
         by_ticket[row["ticket_id"]].append(case.case_id)
@@ -109,10 +93,10 @@ def convert_store(
     tags_of = {case.case_id: case.tags for case in cases}
     queries = []
     for row in escalations:
-        asked = _utc(row["created_at"])
+        asked: dt.datetime = row["created_at"]
         if (since and asked < since) or (until and asked >= until):
             continue
-        question = _question(_json(row["payload"]) or {})
+        question = _question(row["payload"] or {})
         if not question:
             raise ConversionError(f"escalation {row['id']}: the payload holds no text to replay")
         own = set(by_ticket.get(row["ticket_id"], ()))
