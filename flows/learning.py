@@ -29,7 +29,7 @@ from flows.tasks import (
     ticketing_slot,
     ticketing_task,
 )
-from ingestion.cases import LearningReport, run_learning, write_note
+from ingestion.cases import AdapterTicketing, LearningReport, run_learning, write_note
 from ingestion.cases.refresh import pull_updates
 from ingestion.cases.runs import LEARNING
 from ingestion.settings import IngestionSettings
@@ -57,18 +57,11 @@ def note(store: Store, adapter: TicketingAdapter, case_id: str) -> bool:
 
 
 @dataclass(frozen=True, slots=True)
-class TaskTicketing:
+class TaskTicketing(AdapterTicketing):
     """Learning's ticketing calls as Prefect tasks: retried on `TicketingUnavailable`, each in a
     slot of the ``caseloop-ticketing`` concurrency limit; notes are mapped, one task a case."""
 
-    store: Store
-    adapter: TicketingAdapter
-    settings: IngestionSettings
-    refresh: bool = True
-
-    def pull(self, since: dt.datetime | None) -> Mapping[int, str]:
-        if not self.refresh:
-            return {}
+    def pull_now(self, since: dt.datetime | None) -> Mapping[int, str]:
         ensure_ticketing_limit(self.settings)
         return pull(self.store, self.adapter, self.settings, since)
 

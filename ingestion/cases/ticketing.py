@@ -42,8 +42,10 @@ class AdapterTicketing:
 
     def pull(self, since: dt.datetime | None) -> Mapping[int, str]:
         """`pull_updates` (nothing when ``refresh`` is off)."""
-        if not self.refresh:
-            return {}
+        return self.pull_now(since) if self.refresh else {}
+
+    def pull_now(self, since: dt.datetime | None) -> Mapping[int, str]:
+        """The pull itself (a subclass may run it another way, e.g. as a retried task)."""
         return pull_updates(self.store, self.adapter, self.settings, since)
 
     def write_notes(self, case_ids: Sequence[str]) -> int:

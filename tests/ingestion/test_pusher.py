@@ -21,7 +21,7 @@ from ingestion.schema import OutboxRow, OutgoingMessage, TicketComment
 from ingestion.settings import IngestionSettings
 from ingestion.signatures import verify
 from ingestion.store import Store
-from tests.support.fake_ticketing import seed_replies
+from tests.support.fake_ticketing import FakeClock, seed_replies
 from tests.support.loopback import serve
 
 SECRET = "whsec_" + base64.b64encode(b"orchestrator push secret 32 byte").decode()
@@ -52,27 +52,27 @@ def orchestrator() -> Iterator[tuple[Orchestrator, str]]:
         yield stand_in, f"{url}/hook"
 
 
-class Clock:
-    def __init__(self) -> None:
-        self.now = dt.datetime.now(dt.UTC)
-
-    def __call__(self) -> dt.datetime:
-        return self.now
+def pusher_for(
+    store: Store, hook: str, replies: dict[str, int], **changes: float
+) -> tuple[Pusher, FakeClock]:
+    """A pusher signing for ``hook``, over sessions seeded with that many replies, on a clock."""
+    settings = IngestionSettings(
+        orchestrator_url=hook,
+        orchestrator_secret=SecretStr(SECRET),
+        **changes,  # type: ignore[arg-type]
+    )
+    seed_replies(store, settings, replies)
+    clock = FakeClock(dt.datetime.now(dt.UTC))
+    return Pusher(store, settings, clock=clock), clock
 
 
 def test_push_signed_in_order_with_retries(
     store: Store, orchestrator: tuple[Orchestrator, str]
 ) -> None:
     stand_in, hook = orchestrator
-    settings = IngestionSettings(
-        orchestrator_url=hook,
-        orchestrator_secret=SecretStr(SECRET),
-        relay_base_delay=10,
-        relay_max_delay=60,
+    channel, clock = pusher_for(
+        store, hook, {"s1": 2, "s2": 1}, relay_base_delay=10, relay_max_delay=60
     )
-    seed_replies(store, settings, {"s1": 2, "s2": 1})
-    clock = Clock()
-    channel = Pusher(store, settings, clock=clock)
     stand_in.answers = [(500, {}), (200, {})]  # the first push fails, the other head succeeds
     first = channel.push_due()
     assert (first.delivered, first.retrying) == (1, 1)
@@ -100,15 +100,7 @@ def test_push_dead_on_4xx_and_after_max_attempts(
     store: Store, orchestrator: tuple[Orchestrator, str]
 ) -> None:
     stand_in, hook = orchestrator
-    settings = IngestionSettings(
-        orchestrator_url=hook,
-        orchestrator_secret=SecretStr(SECRET),
-        relay_max_attempts=2,
-        relay_base_delay=1,
-    )
-    seed_replies(store, settings, {"s1": 2})
-    clock = Clock()
-    channel = Pusher(store, settings, clock=clock)
+    channel, clock = pusher_for(store, hook, {"s1": 2}, relay_max_attempts=2, relay_base_delay=1)
     stand_in.answers = [(410, {})]
     assert channel.push_due().dead == 1  # permanent: dead at once; the next message is unblocked
     stand_in.answers = [(500, {}), (500, {})]
@@ -148,7 +140,7 @@ def test_bot_note_retry_does_not_duplicate(store: Store) -> None:
         bot_note_after_forward=True, relay_base_delay=0.001, relay_max_delay=0.001
     )
     fake = seed_replies(store, settings, {"s1": 1})
-    clock = Clock()
+    clock = FakeClock(dt.datetime.now(dt.UTC))
     channel = Pusher(store, settings, adapter=fake, clock=clock)
     real_add = fake.add_comment
 
@@ -172,12 +164,7 @@ def test_push_honours_a_retry_after_given_as_an_http_date(
     from email.utils import format_datetime
 
     stand_in, hook = orchestrator
-    settings = IngestionSettings(
-        orchestrator_url=hook, orchestrator_secret=SecretStr(SECRET), relay_base_delay=1
-    )
-    seed_replies(store, settings, {"s1": 1})
-    clock = Clock()
-    channel = Pusher(store, settings, clock=clock)
+    channel, clock = pusher_for(store, hook, {"s1": 1}, relay_base_delay=1)
     until = clock.now + dt.timedelta(seconds=200)  # within the signature tolerance
     stand_in.answers = [(429, {"Retry-After": format_datetime(until, usegmt=True)})]
     assert channel.push_due().retrying == 1
