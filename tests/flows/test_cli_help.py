@@ -47,3 +47,25 @@ def test_options_have_help(path: tuple[str, ...], command: Any) -> None:
         if param.param_type_name == "option" and not (param.help or "").strip()
     ]
     assert not missing, f"`caseloop {' '.join(path)}` options without help: {missing}"
+
+
+@pytest.mark.parametrize(("path", "command"), ALL, ids=[" ".join(p) or "caseloop" for p, _ in ALL])
+def test_boolean_options_read_as_flags(path: tuple[str, ...], command: Any) -> None:
+    result = CliRunner().invoke(app, [*path, "--help"], terminal_width=80)
+    assert "<bool>" not in result.output
+    assert "BOOLEAN" not in result.output
+
+
+def test_demo_option_errors_are_one_clear_line() -> None:
+    runner = CliRunner()
+    taken = runner.invoke(app, ["demo", "--helpdesk-port", "8700", "--service-port", "8700"])
+    assert taken.exit_code == 1
+    assert taken.output.strip().splitlines() == [
+        "caseloop demo: --helpdesk-port and --service-port are both 8700: the helpdesk and the "
+        "caseloop service each need a port of their own"
+    ]
+    for option in ("--helpdesk-port", "--service-port"):
+        result = runner.invoke(app, ["demo", option, "99999"], terminal_width=200)
+        assert result.exit_code == 2
+        assert "99999 is not in the range 1<=x<=65535" in result.output
+        assert "Traceback" not in result.output
