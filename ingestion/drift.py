@@ -21,6 +21,7 @@ from ingestion import notes
 from ingestion.schema import Escalation, Ticket
 from ingestion.status import OPEN_STATUSES, mirror_status
 from ingestion.store import Store
+from ingestion.ticket_body import inert
 from ingestion.ticketing import TicketingAdapter
 
 NOTE_TITLE = "Conversation update from the chatbot"
@@ -115,12 +116,13 @@ def _time(value: object) -> dt.datetime | None:
 
 
 def _message(message: dict[str, str], at: dt.datetime) -> str:
-    return f"{at:%Y-%m-%d %H:%M} {message.get('role', 'unknown')}: {message['text']}"
+    # Inert as in the ticket body, so the note is safe to render and `_core` matches both.
+    return f"{at:%Y-%m-%d %H:%M} {message.get('role', 'unknown')}: {inert(message['text'])}"
 
 
 def _evidence(evidence: dict[str, str], at: dt.datetime) -> str:
-    title = evidence.get("title") or ""
-    return f"{at:%Y-%m-%d %H:%M} evidence {evidence['doc_id']} {title}".rstrip()
+    title = inert(evidence.get("title") or "")
+    return f"{at:%Y-%m-%d %H:%M} evidence {inert(evidence['doc_id'])} {title}".rstrip()
 
 
 def _core(line: str) -> str:

@@ -1,15 +1,24 @@
 """What the agent reads: the ticket's title and body, and the bot note for an update.
 
 The body is Markdown ordered by what an agent needs first: why the bot gave up (reason and
-intent), what to ask, what the bot already looked at (an evidence table with links and scores),
-then the full transcript. A bot note on an open ticket says only what changed since the previous
+intent), what to ask, what the bot already looked at (a numbered evidence list with links and
+scores), then the full transcript. It is written to read as plain text too (Request Tracker shows
+it as sent): no tables, links as `<https://…>`.
+
+Every text that came from outside (customer, bot, retrieved titles) is made inert before it reaches
+the ticketing system's renderer: `<` becomes `&lt;` and an entity-like `&` becomes `&amp;`, so raw
+HTML shows as text; `[` and `]` are backslash-escaped, so no Markdown link can be formed; and
+only http(s) URLs become links (a `javascript:` or `data:` evidence link is shown as "link
+withheld"). A bot note on an open ticket says only what changed since the previous
 escalation of the conversation. Both end with a marker line naming the escalation, so a retried
 delivery can tell that its note already reached the ticket.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Sequence
+from urllib.parse import urlsplit
 
 from ingestion import notes
 from ingestion.escalations import EscalationRequest, Evidence, Message
@@ -21,6 +30,9 @@ REASON_LABELS = {
     "missing_entitlement": "Missing entitlement: the customer's plan or rights need a human",
 }
 TITLE_LIMIT = 120
+LINK_SCHEMES = ("http", "https")
+_ENTITY_AMPERSAND = re.compile(r"&(?=#?\w+;)")
+_URL_UNSAFE = re.compile(r"[\s<>\"'`\\]")
 
 
 def marker(escalation_id: str) -> str:
@@ -39,13 +51,13 @@ def ticket_body(request: EscalationRequest, escalation_id: str) -> str:
     """The ticket description an agent works from."""
     parts = [
         f"**Reason:** {REASON_LABELS[request.reason]}",
-        f"**Intent:** {request.context.intent or '(not detected)'}",
+        f"**Intent:** {inert(request.context.intent or '(not detected)')}",
         _customer_line(request),
     ]
     if request.context.summary:
-        parts += ["", "## Summary", request.context.summary]
+        parts += ["", "## Summary", inert(request.context.summary)]
     parts += ["", "## Suggested questions", *_questions(request.suggested_questions)]
-    parts += ["", "## Evidence the bot retrieved", *_evidence_table(request.evidence)]
+    parts += ["", "## Evidence the bot retrieved", *_evidence_list(request.evidence)]
     parts += ["", "## Transcript", *_transcript(request.transcript)]
     parts += ["", "---", marker(escalation_id)]
     return "\n".join(parts)
@@ -61,7 +73,7 @@ def note_text(
     ]
     if previous is None:
         parts += [f"**Reason:** {REASON_LABELS[current.reason]}"]
-        parts += [f"**Intent:** {current.context.intent or '(not detected)'}"]
+        parts += [f"**Intent:** {inert(current.context.intent or '(not detected)')}"]
     else:
         parts += _changes(current, previous)
     new_messages = _new_messages(current.transcript, previous.transcript if previous else [])
@@ -70,7 +82,7 @@ def note_text(
     old_docs = {e.doc_id for e in previous.evidence} if previous else set()
     new_evidence = [e for e in current.evidence if e.doc_id not in old_docs]
     if new_evidence:
-        parts += ["", "## New evidence", *_evidence_table(new_evidence)]
+        parts += ["", "## New evidence", *_evidence_list(new_evidence)]
     old_questions = set(previous.suggested_questions) if previous else set()
     questions = [q for q in current.suggested_questions if q not in old_questions]
     if questions:
@@ -87,11 +99,11 @@ def _changes(current: EscalationRequest, previous: EscalationRequest) -> list[st
         lines.append(f"**Reason (unchanged):** {current.reason}")
     if current.context.intent != previous.context.intent:
         lines.append(
-            f"**Intent changed:** {previous.context.intent or '(none)'} → "
-            f"{current.context.intent or '(none)'}"
+            f"**Intent changed:** {inert(previous.context.intent or '(none)')} → "
+            f"{inert(current.context.intent or '(none)')}"
         )
     if current.context.summary and current.context.summary != previous.context.summary:
-        lines += ["", "## Updated summary", current.context.summary]
+        lines += ["", "## Updated summary", inert(current.context.summary)]
     return lines
 
 
@@ -109,39 +121,53 @@ def _first_customer_text(transcript: Sequence[Message]) -> str:
 
 def _customer_line(request: EscalationRequest) -> str:
     c = request.customer
-    who = " ".join(x for x in (c.name, f"<{c.email}>" if c.email else None) if x) or "(anonymous)"
-    return (
-        f"**Customer:** {who} · tenant {request.tenant or 'default'} · session {request.session_id}"
-    )
+    # The e-mail in parentheses, not <angle brackets>: Markdown would make those a mailto link.
+    who = " ".join(x for x in (c.name, f"({c.email})" if c.email else None) if x) or "(anonymous)"
+    where = f"tenant {request.tenant or 'default'} · session {request.session_id}"
+    return f"**Customer:** {inert(who)} · {inert(where)}"
 
 
 def _questions(questions: Sequence[str]) -> list[str]:
-    return [f"- {q}" for q in questions] or ["- (none suggested)"]
+    return [f"- {inert(q)}" for q in questions] or ["- (none suggested)"]
 
 
-def _cell(text: str) -> str:
-    return " ".join(text.replace("|", "\\|").split())
+def inert(text: str) -> str:
+    """``text`` that no Markdown or HTML renderer turns into markup or a link."""
+    text = _ENTITY_AMPERSAND.sub("&amp;", text).replace("<", "&lt;")
+    return text.replace("[", "\\[").replace("]", "\\]")
 
 
-def _evidence_table(evidence: Sequence[Evidence]) -> list[str]:
+def safe_link(url: str | None) -> str | None:
+    """``<url>`` (an autolink in Markdown, the usual form in plain text) for http(s) URLs only."""
+    if not url or _URL_UNSAFE.search(url):
+        return None
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return f"<{url}>" if parts.scheme.lower() in LINK_SCHEMES and parts.netloc else None
+
+
+def _evidence_list(evidence: Sequence[Evidence]) -> list[str]:
+    """One numbered line per document, best first: title, link, type, score, ranks, time."""
     if not evidence:
         return ["(no documents were retrieved)"]
-    rows = ["| # | document | type | score | ranks | retrieved |", "|---|---|---|---|---|---|"]
+    lines = []
     for i, e in enumerate(sorted(evidence, key=lambda e: -e.score), start=1):
-        title = _cell(e.title or e.doc_id)
-        doc = f"[{title}]({e.link})" if e.link else title
-        ranks = ", ".join(f"{k} {v}" for k, v in sorted(e.ranks.items())) or "–"
-        rows.append(
-            f"| {i} | {doc} | {_cell(e.type)} | {e.score:.3f} | {ranks} | "
-            f"{e.retrieved_at.isoformat(timespec='seconds')} |"
-        )
-    return rows
+        title = inert(" ".join((e.title or e.doc_id).split()))
+        link = safe_link(e.link) or ("(link withheld: not http or https)" if e.link else None)
+        # "rank 3", not "#3": django-helpdesk links every #N to ticket N.
+        ranks = ", ".join(f"{k} rank {v}" for k, v in sorted(e.ranks.items()))
+        facts = [inert(e.type), f"score {e.score:.3f}", *([ranks] if ranks else [])]
+        facts.append(f"retrieved {e.retrieved_at.isoformat(timespec='seconds')}")
+        lines.append(" ".join(x for x in (f"{i}. {title}", link, f"({'; '.join(facts)})") if x))
+    return lines
 
 
 def _transcript(messages: Sequence[Message]) -> list[str]:
     lines = []
     for m in messages:
         lines.append(f"**{m.role}** ({m.at.isoformat(timespec='seconds')}):")
-        lines += [f"> {line}" if line else ">" for line in m.text.splitlines()] or [">"]
+        lines += [f"> {inert(line)}" if line else ">" for line in m.text.splitlines()] or [">"]
         lines.append("")
     return lines[:-1] if lines else lines

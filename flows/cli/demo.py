@@ -29,20 +29,31 @@ def demo(
         ),
     ] = 40,
     report: Annotated[
-        Path, typer.Option("--report", help="Folder for the Markdown report and plots.")
+        Path,
+        typer.Option("--report", file_okay=False, help="Folder for the Markdown report and plots."),
     ] = Path("reports/demo"),
     state_dir: Annotated[
         Path,
-        typer.Option(help="Folder for the demo's store, index and helpdesk (emptied first)."),
+        typer.Option(
+            file_okay=False, help="Folder for the demo's store, index and helpdesk (emptied first)."
+        ),
     ] = Path(".caseloop/demo"),
     helpdesk_port: Annotated[
         int,
-        typer.Option(envvar="CASELOOP_DEMO_HELPDESK_PORT", help="Loopback port of the helpdesk."),
+        typer.Option(
+            min=1,
+            max=65535,
+            envvar="CASELOOP_DEMO_HELPDESK_PORT",
+            help="Loopback port of the helpdesk.",
+        ),
     ] = 8801,
     service_port: Annotated[
         int,
         typer.Option(
-            envvar="CASELOOP_DEMO_SERVICE_PORT", help="Loopback port of the caseloop service."
+            min=1,
+            max=65535,
+            envvar="CASELOOP_DEMO_SERVICE_PORT",
+            help="Loopback port of the caseloop service (not the helpdesk's).",
         ),
     ] = 8700,
     keep_running: Annotated[
@@ -55,10 +66,8 @@ def demo(
 ) -> None:
     """Run the whole loop on embedded defaults and show escalations dropping day by day.
 
-    Starts a real django-helpdesk and the caseloop service on loopback, plays customers from the
-    bundled Bitext sample through a simulated chatbot, lets simulated agents answer the tickets,
-    learns from resolved tickets each night, and writes a report with plots.
-    """
+    Starts a real django-helpdesk and the caseloop service on loopback, plays customers from the bundled Bitext sample through a simulated chatbot, lets simulated agents answer the tickets, learns from resolved tickets each night, and writes a report with plots.
+    """  # A paragraph per line: `--help` keeps line breaks, then wraps to the terminal.
     import os
 
     # Process-wide defaults for this entry point (an explicit environment wins): Prefect's
@@ -87,5 +96,6 @@ def demo(
         console.print("stopped: the helpdesk and the service are shut down")
         raise typer.Exit(130) from None
     except DemoError as exc:
-        console.print(f"[red]caseloop demo:[/red] {exc}")
+        # One line: the terminal wraps it, rich must not break it.
+        console.print(f"[red]caseloop demo:[/red] {exc}", soft_wrap=True, highlight=False)
         raise typer.Exit(1) from None

@@ -83,6 +83,17 @@ def summary(console: Console, result: DemoResult, outcome: RunRecord, stack: Sta
     )
 
 
+def handover(helpdesk_url: str, username: str, password: str, service_url: str) -> list[str]:
+    """Where to log in, one fact a line, each short enough for an 80-column terminal
+    (so the password is never split across lines when copied)."""
+    return [
+        "",
+        f"The helpdesk stays up: {helpdesk_url}",
+        f"  login {username} / {password}",
+        f"The caseloop service: {service_url} (API pages: /docs)",
+    ]
+
+
 def keep_running(
     console: Console,
     stack: Stack,
@@ -99,11 +110,13 @@ def keep_running(
     helpdesk = stack.helpdesk
     waiting = questions[-1]
     outcome = simulation.escalate_now(waiting)
-    console.print(
-        f"\nThe helpdesk stays up at {helpdesk.url}/helpdesk/ "
-        f"(login [bold]{helpdesk.admin_username}[/bold] / [bold]{helpdesk.admin_password}[/bold]); "
-        f"the caseloop service at {stack.service_url}."
-    )
+    for line in handover(
+        f"{helpdesk.url}/helpdesk/",
+        helpdesk.admin_username,
+        helpdesk.admin_password,
+        stack.service_url,
+    ):
+        console.print(line, highlight=False)
     console.print(
         f"A customer is waiting in ticket {outcome.ticket_id}: “{waiting.message}”. Answer it in "
         "the helpdesk (a public follow-up); internal notes stay internal. Ctrl-C stops everything."

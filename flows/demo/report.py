@@ -8,11 +8,21 @@ from __future__ import annotations
 import datetime as dt
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from evaluation.drop import Drop
 from flows.demo.ledger import DayStats
 
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
 REASONS = ("no_evidence", "low_confidence", "conflict")
+#: The stacked bars of the plot, bottom to top: DayStats field, legend label, colour.
+BARS = (
+    ("escalations", "escalated to an agent", "#d62728"),
+    ("answered_right", "bot answered, right", "#2ca02c"),
+    ("answered_wrong", "bot answered, wrong", "#ff7f0e"),
+)
 COLUMNS = (
     ("day", "day"),
     ("conversations", "conversations"),
@@ -145,31 +155,57 @@ def _policy(policy: dict[str, object]) -> str:
 
 
 def plot_days(table: list[DayStats], path: Path) -> Path:
-    """Stacked bars per day (escalated, answered right, answered wrong) and the escalation rate."""
-    import matplotlib
+    """Write `days_figure` as a PNG."""
+    days_figure(table).savefig(path)
+    return path
 
-    matplotlib.use("Agg")  # no display: write files only
-    import matplotlib.pyplot as plt
+
+def days_figure(table: list[DayStats]) -> Figure:
+    """Two panels over the same days, each with its own honest axis.
+
+    Top: what happened to each day's conversations (stacked counts: escalated, answered right,
+    answered wrong), on a count axis from 0. Bottom: the escalation rate, on a 0-100 % axis. The
+    legend sits above the bars, outside the plotting area, so it never covers a bar.
+    """
+    from matplotlib.figure import Figure  # no pyplot: no global state, no display needed
+    from matplotlib.ticker import PercentFormatter
 
     days = [stats.day for stats in table]
-    escalated = [stats.escalations for stats in table]
-    right = [stats.answered_right for stats in table]
-    wrong = [stats.answered_wrong for stats in table]
-    figure, axes = plt.subplots(figsize=(7, 4), dpi=120)
-    axes.bar(days, escalated, color="#d62728", label="escalated to an agent")
-    axes.bar(days, right, bottom=escalated, color="#2ca02c", label="bot answered, right")
-    base = [e + r for e, r in zip(escalated, right, strict=True)]
-    axes.bar(days, wrong, bottom=base, color="#ff7f0e", label="bot answered, wrong")
-    axes.set_xlabel("simulated day")
-    axes.set_ylabel("conversations")
-    axes.set_xticks(days)
-    rate = axes.twinx()
-    rate.plot(days, [s.escalation_rate for s in table], color="black", marker="o")
-    rate.set_ylim(0, 1.05)
-    rate.set_ylabel("escalation rate (line)")
-    axes.legend(loc="lower left", fontsize="small")
-    axes.set_title("caseloop demo: escalations drop as resolved cases are learned")
-    figure.tight_layout()
-    figure.savefig(path)
-    plt.close(figure)
-    return path
+    figure = Figure(figsize=(7, 5.2), dpi=120, layout="constrained")
+    counts, rates = figure.subplots(2, 1, sharex=True, height_ratios=(3, 2))
+    bottom = [0] * len(days)
+    for name, label, colour in BARS:
+        values = [getattr(stats, name) for stats in table]
+        counts.bar(days, values, bottom=bottom, color=colour, label=label)
+        bottom = [b + v for b, v in zip(bottom, values, strict=True)]
+    counts.set_ylabel("conversations")
+    counts.set_ylim(0, max(bottom, default=1) * 1.05 or 1)
+    counts.legend(
+        loc="lower left",
+        bbox_to_anchor=(0, 1.02),
+        ncols=3,
+        fontsize="small",
+        frameon=False,
+        borderaxespad=0,
+    )
+    counts.set_title("caseloop demo: escalations drop as resolved cases are learned", pad=28)
+    rate = [stats.escalation_rate for stats in table]
+    rates.plot(days, rate, color="#d62728", marker="o", clip_on=False)
+    for day, value in zip(days, rate, strict=True):
+        # Below the point near the top, so the label stays inside the 0-100 % frame.
+        offset = (0, -14) if value > 0.85 else (0, 7)
+        rates.annotate(
+            f"{value:.0%}",
+            (day, value),
+            textcoords="offset points",
+            xytext=offset,
+            ha="center",
+            fontsize="small",
+        )
+    rates.set_ylim(0, 1)
+    rates.yaxis.set_major_formatter(PercentFormatter(1.0))
+    rates.set_ylabel("escalation rate")
+    rates.set_xlabel("simulated day")
+    rates.set_xticks(days)
+    rates.grid(axis="y", alpha=0.3)
+    return figure

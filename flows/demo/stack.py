@@ -29,6 +29,7 @@ from ingestion.settings import IngestionSettings
 from ingestion.store import Store, open_store
 
 WEBHOOK_PATH = "/webhooks/helpdesk"
+MAX_PORT = 65535
 
 
 @dataclass(frozen=True, slots=True)
@@ -37,6 +38,17 @@ class Ports:
 
     helpdesk: int
     service: int
+
+    def __post_init__(self) -> None:
+        """Refuse what no server could listen on, before anything starts."""
+        for port, option in ((self.helpdesk, "--helpdesk-port"), (self.service, "--service-port")):
+            if not 1 <= port <= MAX_PORT:
+                raise DemoError(f"{option} {port} is not a port: choose one from 1 to {MAX_PORT}")
+        if self.helpdesk == self.service:
+            raise DemoError(
+                f"--helpdesk-port and --service-port are both {self.service}: the helpdesk "
+                "and the caseloop service each need a port of their own"
+            )
 
     def check(self) -> None:
         """Raise `PortInUse` when either port is taken."""

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import logging
 import math
 import re
 import threading
@@ -36,7 +37,7 @@ import httpx
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
 from ingestion.adapters.http import JsonApi, TicketNotFound
-from ingestion.errors import TicketingRejected
+from ingestion.errors import TicketingError, TicketingRejected
 from ingestion.ticketing import (
     AdapterBase,
     AuthorRole,
@@ -46,6 +47,8 @@ from ingestion.ticketing import (
     RemoteTicket,
     TicketStatus,
 )
+
+log = logging.getLogger(__name__)
 
 SYSTEM = "django-helpdesk"
 STATUS_NAMES: dict[int, TicketStatus] = {
@@ -58,6 +61,9 @@ STATUS_NAMES: dict[int, TicketStatus] = {
 STATUS_CODES: dict[TicketStatus, int] = {name: code for code, name in STATUS_NAMES.items()}
 MARKER_RE = re.compile(r"^caseloop-conversation: (\S+)$", re.MULTILINE)
 FOOTER_RULE = "\n\n---\n"
+#: What the "Ticket Opened" follow-up says once the adapter has replaced its copy of the
+#: description, so the agent reads the escalation once (in the ticket's header).
+OPENING_NOTE = "Opened by caseloop: the escalation (reason, evidence, transcript) is above."
 #: Page size of the incremental lookups: between two lookups only a few tickets are new.
 PROBE_SIZE = 10
 #: How long an id missing below the newest one is re-read: a ticket whose id was allocated before
@@ -117,6 +123,7 @@ def render_footer(ticket: NewTicket) -> str:
         f"{FOOTER_RULE}caseloop-conversation: {quote(ticket.external_conversation_id, safe='')}\n"
         f"caseloop-idempotency-key: {ticket.idempotency_key}\n"
         f"caseloop-tenant: {quote(ticket.tenant, safe='')}\n"
+        "caseloop's machine-readable copy of the escalation (nothing to read here):\n\n"
         f"```caseloop-escalation\n{payload}\n```\n"
     )
 
@@ -149,7 +156,8 @@ def _status(ticket: TicketJson) -> TicketStatus:
 
 def _role(followup: FollowUpJson, opening: bool) -> AuthorRole:
     if opening:
-        return "bot" if conversation_marker(followup.comment) else "unknown"
+        ours = followup.comment == OPENING_NOTE or conversation_marker(followup.comment)
+        return "bot" if ours else "unknown"
     return "agent" if followup.user is not None else "unknown"
 
 
@@ -375,7 +383,23 @@ class HelpdeskAdapter(AdapterBase):
             # Into the map only, never the floor: this answer says nothing about the ids below it
             # (other relays' tickets, or our own earlier create whose answer was lost).
             self._index.remember(created)
-        return self._remote(created)
+        return self._remote(self._shorten_opening(created))
+
+    def _shorten_opening(self, created: TicketJson) -> TicketJson:
+        """Replace the "Ticket Opened" follow-up's public copy of the description by a short,
+        internal pointer: agents read the escalation once, and the customer's view of the ticket
+        does not show it. Cosmetic, so a failure keeps the copy and the ticket (logged)."""
+        if not created.followup_set:
+            return created
+        opening = min(created.followup_set, key=lambda f: (f.date, f.id))
+        change = {"comment": OPENING_NOTE, "public": False}
+        try:
+            patched = self._api.call("PATCH", f"followups/{opening.id}/", FollowUpJson, json=change)
+        except TicketingError as exc:
+            log.warning("ticket %s: opening follow-up kept as is (%s)", created.id, exc)
+            return created
+        rest = [f for f in created.followup_set if f.id != opening.id]
+        return created.model_copy(update={"followup_set": [patched, *rest]})
 
     def add_comment(self, ticket_id: str, body: str, *, public: bool) -> RemoteComment:
         """A follow-up; never sends ``title`` (the helpdesk would rename the ticket).

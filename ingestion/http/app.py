@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from ingestion.http import escalations, health, messages, outcomes, webhooks
+from ingestion.http.docs import mount_docs
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
 
@@ -21,7 +22,10 @@ def create_app(settings: IngestionSettings, store: Store) -> FastAPI:
         title="caseloop",
         summary="Escalations in, agent replies out, outcomes recorded.",
         version="0.1.0",
+        docs_url=None,
+        redoc_url=None,
     )
+    mount_docs(app)
     app.state.settings = settings
     app.state.store = store
     for router in ROUTERS:

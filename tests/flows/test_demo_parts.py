@@ -4,17 +4,20 @@ from __future__ import annotations
 
 import gzip
 import json
+import secrets
 import socket
 from pathlib import Path
 
 import pytest
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 
 from evaluation.drop import escalation_drop
+from flows.demo.display import handover
 from flows.demo.errors import DemoError, PortInUse
 from flows.demo.ledger import Ledger, Outcome
-from flows.demo.report import RunFacts, write_report
+from flows.demo.report import RunFacts, days_figure, write_report
 from flows.demo.sample import SAMPLE_PATH, load_sample
-from flows.demo.stack import ensure_free
+from flows.demo.stack import Ports, ensure_free
 
 
 def test_bundled_sample_is_complete_and_licensed() -> None:
@@ -115,6 +118,33 @@ def test_report_has_the_table_the_drop_and_a_png(tmp_path: Path) -> None:
     assert png.startswith(b"\x89PNG")
 
 
+def test_the_plot_gives_counts_and_rates_their_own_axes_and_a_legend_off_the_bars() -> None:
+    ledger = Ledger()
+    for day, escalated in ((1, 30), (2, 12), (3, 4)):
+        for i in range(40):
+            kind = "escalated" if i < escalated else "answered"
+            ledger.record(_outcome(f"d{day}-{i}", day, kind, served_intent="track_order"))
+    table = ledger.table()
+    figure = days_figure(table)
+    FigureCanvasAgg(figure).draw()
+    counts, rates = figure.axes  # two panels, no twin axis laid over the bars
+    assert counts.get_ylabel() == "conversations"
+    assert counts.get_ylim()[0] == 0
+    assert counts.get_ylim()[1] >= 40
+    assert rates.get_ylabel() == "escalation rate"
+    assert rates.get_ylim() == (0, 1)
+    assert rates.yaxis.get_major_formatter()(0.5, 0) == "50%"
+    assert [round(y, 3) for y in rates.lines[0].get_ydata()] == [0.75, 0.3, 0.1]
+    legend = counts.get_legend()
+    labels = [text.get_text() for text in legend.get_texts()]
+    assert labels == ["escalated to an agent", "bot answered, right", "bot answered, wrong"]
+    renderer = figure.canvas.get_renderer()
+    legend_box = legend.get_window_extent(renderer)
+    assert not legend_box.overlaps(counts.get_window_extent(renderer))  # outside the bars
+    assert legend_box.y0 >= counts.get_window_extent(renderer).y1
+    assert legend_box.x1 <= figure.bbox.x1  # and inside the picture
+
+
 def test_a_taken_port_is_reported_with_the_option_to_change_it() -> None:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
@@ -154,3 +184,32 @@ def test_the_state_folder_is_emptied_only_when_a_demo_made_it(tmp_path: Path) ->
     with pytest.raises(DemoError, match=r"--state-dir: .* not made by `caseloop demo`"):
         fresh_dir(precious)
     assert (precious / "thesis.tex").exists()
+
+
+@pytest.mark.parametrize(
+    ("helpdesk", "service", "message"),
+    [
+        (99999, 8700, "--helpdesk-port 99999 is not a port: choose one from 1 to 65535"),
+        (8801, 0, "--service-port 0 is not a port: choose one from 1 to 65535"),
+        (-1, 8700, "--helpdesk-port -1 is not a port"),
+        (8700, 8700, "--helpdesk-port and --service-port are both 8700: the helpdesk and"),
+    ],
+)
+def test_impossible_ports_are_refused_before_anything_starts(
+    helpdesk: int, service: int, message: str
+) -> None:
+    with pytest.raises(DemoError) as refused:
+        Ports(helpdesk=helpdesk, service=service)
+    assert str(refused.value).startswith(message)
+    assert "\n" not in str(refused.value)
+
+
+def test_the_login_lines_fit_an_80_column_terminal() -> None:
+    from flows.helpdesk.project.bootstrap import ADMIN_USERNAME
+
+    password = secrets.token_urlsafe(18)  # what the helpdesk launcher generates
+    lines = handover(
+        "http://127.0.0.1:65535/helpdesk/", ADMIN_USERNAME, password, "http://127.0.0.1:65534"
+    )
+    assert max(len(line) for line in lines) <= 80
+    assert f"  login {ADMIN_USERNAME} / {password}" in lines

@@ -8,6 +8,7 @@ from ingestion import drift
 from ingestion.escalations import EscalationRequest, escalate
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
+from ingestion.ticket_body import inert
 from tests.ingestion.cases.world import T0, World
 
 
@@ -42,3 +43,29 @@ def test_missing_context_lists_what_came_after_the_ticket(store: Store) -> None:
         "2026-11-01 09:09 customer: Photo attached now",
         "2026-11-01 09:09 evidence kb-returns Returns",
     ]
+
+
+def test_late_context_is_inert_like_the_ticket_body(store: Store) -> None:
+    world = World(store)
+    world.escalate("1", "My order arrived broken")
+    later = T0 + dt.timedelta(minutes=9)
+    hostile = "<script>x</script> [see](javascript:alert(1))"
+    update = EscalationRequest.model_validate(
+        {
+            "session_id": "s-1",
+            "escalation_event_id": "e2",
+            "tenant": "acme",
+            "transcript": [
+                {"role": "customer", "text": "My order arrived broken", "at": T0.isoformat()},
+                {"role": "customer", "text": hostile, "at": later.isoformat()},
+            ],
+            "evidence": [],
+            "reason": "conflict",
+        }
+    )
+    escalate(store, update, settings=IngestionSettings(), clock=lambda: later)
+    ticket_id = drift.open_tickets(store, "sim")[0]
+    assert drift.missing_context(store, ticket_id) == [
+        f"2026-11-01 09:09 customer: {inert(hostile)}"
+    ]
+    assert inert(hostile) == "&lt;script>x&lt;/script> \\[see\\](javascript:alert(1))"

@@ -94,8 +94,7 @@ def test_http_escalation_becomes_one_readable_ticket_then_a_note(
     assert ticket["title"] == "billing.vat [no_evidence]"
     assert description.startswith("**Reason:** No evidence")
     assert (
-        "| 1 | [How VAT is calculated](https://kb.example.com/12) | article | 0.410 |"
-        in description
+        "1. How VAT is calculated <https://kb.example.com/12> (article; score 0.410;" in description
     )
     assert "> My invoice shows VAT twice." in description
     assert '"reason":"no_evidence"' in description  # the machine-readable copy

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import re
+
 from ingestion import EscalationRequest
-from ingestion.ticket_body import marker, note_text, ticket_body, ticket_title
+from ingestion.ticket_body import marker, note_text, safe_link, ticket_body, ticket_title
 from tests.support.fake_ticketing import escalation_payload, later_event
 
 
@@ -16,7 +18,7 @@ def test_sections_in_the_order_an_agent_needs_them() -> None:
     lines = body.splitlines()
     assert lines[0] == "**Reason:** No evidence: the bot found nothing to answer from"
     assert lines[1] == "**Intent:** billing.vat"
-    assert lines[2] == "**Customer:** Ada Lovelace <ada@example.com> · tenant acme · session sess-1"
+    assert lines[2] == "**Customer:** Ada Lovelace (ada@example.com) · tenant acme · session sess-1"
     order = [
         body.index(h)
         for h in ("## Summary", "## Suggested questions", "## Evidence", "## Transcript")
@@ -24,14 +26,15 @@ def test_sections_in_the_order_an_agent_needs_them() -> None:
     assert order == sorted(order)
     assert "- Which invoice number?" in lines
     assert (
-        "| 1 | [How VAT is calculated](https://kb.example.com/12) | article | 0.410 | bm25 3, dense 1 | 2026-03-02T09:00:04+00:00 |"
-        in lines
-    )
+        "1. How VAT is calculated <https://kb.example.com/12> (article; score 0.410; "
+        "bm25 rank 3, dense rank 1; retrieved 2026-03-02T09:00:04+00:00)"
+    ) in lines
+    assert "|" not in body
     assert "> My invoice shows VAT twice." in lines
     assert lines[-1] == marker("key-1") == "caseloop-escalation: key-1"
 
 
-def test_evidence_sorted_by_score_and_pipes_escaped() -> None:
+def test_evidence_sorted_by_score_as_a_numbered_list() -> None:
     evidence = [
         {
             "doc_id": "a",
@@ -49,7 +52,9 @@ def test_evidence_sorted_by_score_and_pipes_escaped() -> None:
         },
     ]
     body = ticket_body(request(escalation_payload(evidence=evidence)), "k")
-    assert body.index("| 1 | high |") < body.index("| 2 | low \\| one |")
+    assert body.index("1. high (case; score 0.900;") < body.index(
+        "2. low | one (case; score 0.100;"
+    )
 
 
 def test_empty_sections_say_so() -> None:
@@ -106,3 +111,54 @@ def test_note_without_previous_escalation_is_complete() -> None:
     note = note_text(request(escalation_payload()), None, "k")
     assert "**Reason:** No evidence" in note
     assert "## New messages (2)" in note
+
+
+def test_outside_text_cannot_become_html_or_a_link() -> None:
+    hostile = '<script>alert(1)</script> [click](javascript:alert(1)) &amp; <a href="x">'
+    evidence = [
+        {
+            "doc_id": "d",
+            "type": "case",
+            "title": "<b>bold</b> [t](javascript:x)",
+            "link": "javascript:alert(document.cookie)",
+            "score": 0.5,
+            "retrieved_at": "2026-03-02T09:00:00Z",
+        },
+        {
+            "doc_id": "e",
+            "type": "case",
+            "title": "fine",
+            "link": "https://kb.example.com/e?a=1",
+            "score": 0.4,
+            "retrieved_at": "2026-03-02T09:00:00Z",
+        },
+    ]
+    transcript = [{"role": "customer", "text": hostile, "at": "2026-03-02T09:00:00Z"}]
+    payload = escalation_payload(evidence=evidence, transcript=transcript)
+    payload["context"] = {"intent": "x", "summary": hostile}
+    body = ticket_body(request(payload), "k")
+    assert "<script" not in body
+    assert "<a " not in body
+    assert "<b>" not in body
+    assert re.search(r"(?<!\\)\]\(", body) is None  # no `](` that Markdown reads as a link
+    assert "&lt;script>alert(1)&lt;/script> \\[click\\](javascript:alert(1)) &amp;amp;" in body
+    assert "1. &lt;b>bold&lt;/b> \\[t\\](javascript:x) (link withheld: not http or https)" in body
+    assert "2. fine <https://kb.example.com/e?a=1> (case;" in body
+
+
+def test_only_http_and_https_urls_become_links() -> None:
+    for url in ("https://kb.example.com/a", "http://kb.example.com/b?x=1#y"):
+        assert safe_link(url) == f"<{url}>"
+    for url in (
+        "javascript:alert(1)",
+        "JavaScript:alert(1)",
+        "data:text/html,<b>",
+        "vbscript:x",
+        "https://kb.example.com/a b",
+        "https://kb.example.com/a>b",
+        "//kb.example.com/a",
+        "https:///nohost",
+        "",
+        None,
+    ):
+        assert safe_link(url) is None, url

@@ -1,4 +1,5 @@
-"""Fixtures for the adapter tests: one real Request Tracker 5 for the whole session.
+"""Fixtures for the adapter tests: one real Request Tracker 5 for the whole session, and a
+browser-like session logged in to the real helpdesk's staff UI.
 
 RT is installed from Debian packages when missing (root and apt needed, about a minute) and
 started once per session (a few seconds). Tests that use it skip, with the reason, only where it
@@ -7,10 +8,13 @@ cannot be installed (no apt-get, not root); any other failure to start fails the
 
 from __future__ import annotations
 
+import re
 from collections.abc import Iterator
 
+import httpx
 import pytest
 
+from flows.helpdesk import HelpdeskServer
 from ingestion.adapters.rt import RTAdapter
 from tests.support.loopback import free_port
 from tests.support.rt_server import RTServer, unavailable_reason
@@ -40,3 +44,20 @@ def rt_adapter(rt: RTServer) -> Iterator[RTAdapter]:
     )
     yield adapter
     adapter.close()
+
+
+@pytest.fixture
+def staff_web(helpdesk: HelpdeskServer) -> Iterator[httpx.Client]:
+    """A browser session logged in to the staff UI as the helpdesk's admin."""
+    with httpx.Client(base_url=helpdesk.url, follow_redirects=True) as web:
+        page = web.get("/helpdesk/login/")
+        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
+        assert token is not None
+        form = {
+            "csrfmiddlewaretoken": token.group(1),
+            "username": helpdesk.admin_username,
+            "password": helpdesk.admin_password,
+        }
+        logged_in = web.post(page.url.path, data=form, headers={"Referer": str(page.url)})
+        assert "/login/" not in logged_in.url.path
+        yield web

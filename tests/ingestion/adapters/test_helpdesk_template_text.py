@@ -10,13 +10,12 @@ from __future__ import annotations
 import html
 import json
 import re
-from collections.abc import Iterator
 
 import httpx
 import pytest
 
 from flows.helpdesk import HelpdeskServer
-from ingestion.adapters.helpdesk import HelpdeskAdapter, template_literal
+from ingestion.adapters.helpdesk import OPENING_NOTE, HelpdeskAdapter, template_literal
 from tests.ingestion.adapters.contract import new_ticket
 
 pytestmark = pytest.mark.helpdesk
@@ -41,23 +40,6 @@ def _raw(helpdesk: HelpdeskServer, path: str) -> dict:  # type: ignore[type-arg]
     response = httpx.get(f"{helpdesk.api_url}{path}", headers=headers)
     response.raise_for_status()
     return response.json()  # type: ignore[no-any-return]
-
-
-@pytest.fixture
-def staff_web(helpdesk: HelpdeskServer) -> Iterator[httpx.Client]:
-    """A browser session logged in to the staff UI as the helpdesk's admin."""
-    with httpx.Client(base_url=helpdesk.url, follow_redirects=True) as web:
-        page = web.get("/helpdesk/login/")
-        token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page.text)
-        assert token is not None
-        form = {
-            "csrfmiddlewaretoken": token.group(1),
-            "username": helpdesk.admin_username,
-            "password": helpdesk.admin_password,
-        }
-        logged_in = web.post(page.url.path, data=form, headers={"Referer": str(page.url)})
-        assert "/login/" not in logged_in.url.path
-        yield web
 
 
 @pytest.mark.parametrize("text", TEXTS)
@@ -101,7 +83,7 @@ def test_title_description_transcript_and_payload_round_trip(
     assert block is not None
     assert json.loads(block.group(1)) == payload
     opening = helpdesk_adapter.get_ticket(created.id).comments[0]
-    assert opening.body == raw["description"]
+    assert opening.body == OPENING_NOTE
     assert helpdesk_adapter.find_by_conversation(wanted.external_conversation_id) is not None
 
 
