@@ -6,6 +6,7 @@
     │   └── InvalidOutcome            a session outcome failed validation (ingestion.outcomes)
     ├── IdempotencyConflict           same idempotency key, different payload (HTTP 422)
     ├── NotFound                      an escalation, session or ticket that does not exist
+    ├── InvalidKey                    an API key request that cannot be honoured (ingestion.keys)
     ├── WebhookRejected               a delivery refused, with a typed reason
     └── TicketingError                the ticketing system refused or failed
         ├── TicketingUnavailable      retryable: timeouts, connection errors, 5xx, 429
@@ -40,6 +41,10 @@ class IdempotencyConflict(CaseloopIngestionError):
 
 class NotFound(CaseloopIngestionError):
     """The requested record does not exist."""
+
+
+class InvalidKey(CaseloopIngestionError):
+    """An API key could not be created as asked (unknown scope, bad tenant)."""
 
 
 class WebhookRejected(CaseloopIngestionError):

@@ -53,6 +53,12 @@ class IngestionSettings(BaseSettings):
     service_host: str = Field("127.0.0.1", description="Bind address of `caseloop serve`.")
     service_port: int = Field(8700, description="Port of `caseloop serve`.")
     multi_tenant: bool = Field(False, description="Require a tenant on every request.")
+    require_api_keys: bool = Field(
+        True, description="Require a bearer API key on every route but health and webhooks."
+    )
+    api_key_cache_seconds: float = Field(
+        5.0, description="How long a verified key is trusted before it is re-read (revocation)."
+    )
     # Outbox relay; the lease and retry settings are those of every work queue (ingestion.queue:
     # outbox, webhook inbox, pushes to the orchestrator)
     relay_batch_size: int = Field(20, description="Outbox rows claimed per relay round.")

@@ -9,6 +9,7 @@ from __future__ import annotations
 from fastapi import FastAPI
 
 from ingestion.http import escalations, health, messages, outcomes, webhooks
+from ingestion.keys import KeyRing
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
 
@@ -24,6 +25,7 @@ def create_app(settings: IngestionSettings, store: Store) -> FastAPI:
     )
     app.state.settings = settings
     app.state.store = store
+    app.state.keyring = KeyRing(store, cache_seconds=settings.api_key_cache_seconds)
     for router in ROUTERS:
         app.include_router(router)
     return app

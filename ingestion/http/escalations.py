@@ -25,9 +25,11 @@ from ingestion.escalations import (
     get_escalation,
     parse_escalation,
 )
+from ingestion.http.auth import AUTH_RESPONSES, Escalate, tenant_of, visible_to
 from ingestion.http.deps import get_settings, get_store
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
+from ingestion.tenancy import ALL_TENANTS
 
 router = APIRouter(tags=["escalations"])
 
@@ -81,6 +83,7 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
             "description": "Accepted: queued for delivery.",
             "content": {"application/json": {"example": _VIEW_EXAMPLE}},
         },
+        **AUTH_RESPONSES,
         413: {"description": "The body is over CASELOOP_MAX_PAYLOAD_BYTES."},
         422: {
             "description": "Invalid payload, or the idempotency key reused with another payload."
@@ -89,6 +92,7 @@ async def _read_limited(request: Request, limit: int) -> bytes | None:
 )
 async def post_escalation(
     request: Request,
+    caller: Escalate,
     store: Annotated[Store, Depends(get_store)],
     settings: Annotated[IngestionSettings, Depends(get_settings)],
 ) -> JSONResponse:
@@ -99,7 +103,9 @@ async def post_escalation(
             raise PayloadTooLarge(
                 [("body", f"over the limit of {settings.max_payload_bytes} bytes")]
             )
-        parsed = parse_escalation(body, settings=settings)
+        own = None if caller.tenant == ALL_TENANTS else caller.tenant
+        parsed = parse_escalation(body, settings=settings, tenant=own)
+        tenant_of(caller, parsed.tenant, settings)  # 403 for another tenant's name
         view = await run_in_threadpool(escalate, store, parsed, settings=settings)
     except PayloadTooLarge as exc:
         return _problems(413, "payload too large", exc.problems)
@@ -114,13 +120,17 @@ async def post_escalation(
     return JSONResponse(view.to_dict(), status_code=status, headers=headers)
 
 
-@router.get("/escalations/{escalation_id}")
+@router.get(
+    "/escalations/{escalation_id}",
+    responses={**AUTH_RESPONSES, 404: {"description": "No such escalation (for this key)."}},
+)
 def read_escalation(
     escalation_id: Annotated[str, Path(min_length=1, max_length=64)],
     store: Annotated[Store, Depends(get_store)],
+    caller: Escalate,
 ) -> dict[str, Any]:
     """State of an escalation: pending, delivered (ticket id and link) or dead (last error)."""
     try:
-        return get_escalation(store, escalation_id).to_dict()
+        return get_escalation(store, escalation_id, tenant=visible_to(caller)).to_dict()
     except NotFound as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc

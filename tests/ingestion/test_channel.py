@@ -24,6 +24,7 @@ from ingestion.store import Store
 from ingestion.ticketing import NewTicket
 from ingestion.webhooks import verify
 from tests.support.fake_updates_ticketing import FakeTicketing, mirror_ticket
+from tests.support.keys import bearer
 from tests.support.loopback import serve
 
 SECRET = "whsec_" + base64.b64encode(b"orchestrator push secret 32 byte").decode()
@@ -76,28 +77,32 @@ class Clock:
 
 def test_pull_endpoint(store: Store) -> None:
     seed(store, IngestionSettings(), {"s1": 3, "s2": 1})
-    with serve(create_app(IngestionSettings(messages_page_limit=2), store)) as url:
-        first = httpx.get(f"{url}/sessions/s1/messages").json()
+    app = create_app(IngestionSettings(messages_page_limit=2), store)
+    with (
+        serve(app) as url,
+        httpx.Client(base_url=url, headers=bearer(store, tenant="acme")) as client,
+    ):
+        first = client.get(f"{url}/sessions/s1/messages").json()
         assert [m["body"] for m in first["messages"]] == ["s1 reply 1", "s1 reply 2"]
         assert first["next_after"] == 2
-        rest = httpx.get(f"{url}/sessions/s1/messages", params={"after": 2}).json()
+        rest = client.get(f"{url}/sessions/s1/messages", params={"after": 2}).json()
         assert [m["seq"] for m in rest["messages"]] == [3]
-        by_id = httpx.get(
+        by_id = client.get(
             f"{url}/sessions/s1/messages", params={"after": first["messages"][0]["id"]}
         )
         assert [m["seq"] for m in by_id.json()["messages"]] == [2, 3]
         assert by_id.json()["messages"][0]["id"] == message_id("fake", "1", "2")
-        done = httpx.get(f"{url}/sessions/s1/messages", params={"after": 3}).json()
+        done = client.get(f"{url}/sessions/s1/messages", params={"after": 3}).json()
         assert done == {"session_id": "s1", "messages": [], "next_after": 3}
-        foreign = httpx.get(
+        foreign = client.get(
             f"{url}/sessions/s2/messages", params={"after": first["messages"][0]["id"]}
         )
         assert foreign.status_code == 404
         assert foreign.json()["detail"][0]["loc"] == ["query", "after"]
-        bad = httpx.get(f"{url}/sessions/s1/messages", params={"after": "drop table"})
+        bad = client.get(f"{url}/sessions/s1/messages", params={"after": "drop table"})
         assert bad.status_code == 422
         assert bad.json()["detail"][0]["loc"] == ["query", "after"]
-        assert httpx.get(f"{url}/sessions/s1/messages", params={"limit": 0}).status_code == 422
+        assert client.get(f"{url}/sessions/s1/messages", params={"limit": 0}).status_code == 422
 
 
 def test_push_signed_in_order_with_retries(
@@ -160,7 +165,7 @@ def test_push_dead_on_4xx_and_after_max_attempts(
         assert [(r.push_state, r.push_attempts) for r in rows] == [("dead", 1), ("dead", 2)]
         assert rows[1].last_error == "HTTP 500"
     # Dead pushes stay available to pull.
-    assert [m.seq for m in list_messages(store, "s1")] == [1, 2]
+    assert [m.seq for m in list_messages(store, "s1", tenant="acme")] == [1, 2]
     channel.close()
 
 
@@ -180,7 +185,7 @@ def test_bot_note_after_forward(store: Store) -> None:
     with store.transaction() as s:
         roles = {c.external_id: c.author_role for c in s.scalars(select(TicketComment))}
     assert roles[note.id] == "bot"
-    assert len(list_messages(store, "s1")) == 1
+    assert len(list_messages(store, "s1", tenant="acme")) == 1
 
 
 def test_bot_note_retry_does_not_duplicate(store: Store) -> None:

@@ -15,6 +15,7 @@ from ingestion.http import create_app
 from ingestion.schema import Escalation, OutboxRow
 from ingestion.store import Store
 from tests.support.fake_ticketing import FakeTicketing, escalation_payload, later_event
+from tests.support.keys import bearer
 from tests.support.loopback import serve
 
 SETTINGS = IngestionSettings(max_payload_bytes=20_000)
@@ -22,7 +23,8 @@ SETTINGS = IngestionSettings(max_payload_bytes=20_000)
 
 @pytest.fixture
 def client(store: Store) -> Iterator[httpx.Client]:
-    with serve(create_app(SETTINGS, store)) as url, httpx.Client(base_url=url) as client:
+    app = create_app(SETTINGS, store)
+    with serve(app) as url, httpx.Client(base_url=url, headers=bearer(store)) as client:
         yield client
 
 
@@ -41,7 +43,7 @@ def fields(response: httpx.Response) -> dict[str, str]:
 def test_created_then_replayed(client: httpx.Client, store: Store) -> None:
     created = client.post("/escalations", json=escalation_payload())
     assert created.status_code == 201
-    key = escalation_key("sess-1", "ev-1")
+    key = escalation_key("sess-1", "ev-1", "acme")
     assert created.headers["location"] == f"/escalations/{key}"
     assert created.json()["state"] == "pending"
     assert created.json()["kind"] == "create"
