@@ -127,6 +127,18 @@ def list_messages(
 
     Raises `NotFound` when ``after`` names a message id this session does not have.
     """
+    return page_messages(store, session_id, after=after, limit=limit, tenant=tenant)[0]
+
+
+def page_messages(
+    store: Store,
+    session_id: str,
+    *,
+    after: str | None = None,
+    limit: int = 200,
+    tenant: str = DEFAULT_TENANT,
+) -> tuple[list[Message], int]:
+    """`list_messages` and the seq to ask after next time (``after``'s own when nothing is newer)."""
     mine = (OutgoingMessage.tenant == tenant, OutgoingMessage.session_id == session_id)
     with store.transaction() as session:
         floor = 0
@@ -145,7 +157,8 @@ def list_messages(
             .order_by(OutgoingMessage.seq)
             .limit(limit)
         ).all()
-        return [_message(row, source, ticket_id) for row, source, ticket_id in rows]
+        messages = [_message(row, source, ticket_id) for row, source, ticket_id in rows]
+        return messages, messages[-1].seq if messages else floor
 
 
 @dataclass(frozen=True, slots=True)

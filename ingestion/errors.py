@@ -2,6 +2,7 @@
 
     CaseloopIngestionError
     ├── StoreError                    the operational store failed or is misconfigured
+    ├── SettingsError                 a CASELOOP_* setting is malformed (one line: name, expectation)
     ├── InvalidEscalation             a payload failed validation (carries field-level problems)
     │   └── InvalidOutcome            a session outcome failed validation (ingestion.outcomes)
     ├── IdempotencyConflict           same idempotency key, different payload (HTTP 422)
@@ -25,6 +26,10 @@ class CaseloopIngestionError(Exception):
 
 class StoreError(CaseloopIngestionError):
     """The operational store failed or is misconfigured."""
+
+
+class SettingsError(CaseloopIngestionError):
+    """A setting is malformed; the message names the variable and what it expects."""
 
 
 class InvalidEscalation(CaseloopIngestionError):

@@ -23,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -31,6 +31,7 @@ from sqlalchemy.orm import Session
 from ingestion import outbox
 from ingestion.clock import utcnow
 from ingestion.errors import IdempotencyConflict, InvalidEscalation, NotFound, StoreError
+from ingestion.jsonsafe import BoundedDatetime, check_value, parse_json
 from ingestion.schema import Escalation, Ticket
 from ingestion.settings import IngestionSettings
 from ingestion.status import OPEN_STATUSES
@@ -44,7 +45,9 @@ Reason = Literal["no_evidence", "conflict", "low_confidence", "missing_entitleme
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False
+    )
 
 
 class Customer(_Strict):
@@ -60,7 +63,7 @@ class Message(_Strict):
 
     role: Literal["customer", "bot", "agent", "system"]
     text: str = Field(min_length=1)
-    at: AwareDatetime
+    at: BoundedDatetime
 
 
 class Context(_Strict):
@@ -79,7 +82,7 @@ class Evidence(_Strict):
     link: str | None = None
     score: float
     ranks: dict[str, int] = Field(default_factory=dict)
-    retrieved_at: AwareDatetime
+    retrieved_at: BoundedDatetime
 
 
 class EscalationRequest(_Strict):
@@ -188,6 +191,10 @@ def validate_request(
     ``tenant`` (the caller's, when its key is bound to one) fills a payload that names none.
     """
     try:
+        check_value(data)  # NUL, depth and non-finite numbers, also for callers passing dicts
+    except ValueError as exc:
+        raise InvalidEscalation([("body", str(exc))]) from None
+    try:
         request = EscalationRequest.model_validate(data)
     except ValidationError as exc:
         raise InvalidEscalation(problems_of(exc)) from None
@@ -211,10 +218,9 @@ def parse_escalation(
     except UnicodeDecodeError as exc:
         raise InvalidEscalation([("body", f"invalid UTF-8 at byte {exc.start}")]) from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno} column {exc.colno}"
-        raise InvalidEscalation([("body", f"malformed JSON at {where}: {exc.msg}")]) from None
+        data = parse_json(text)
+    except ValueError as exc:
+        raise InvalidEscalation([("body", str(exc))]) from None
     if not isinstance(data, dict):
         raise InvalidEscalation([("body", "expected a JSON object")])
     return validate_request(data, settings=settings, tenant=tenant)

@@ -19,11 +19,13 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from ingestion.errors import InvalidEscalation, NotFound
+from ingestion.escalations import problems_of
+from ingestion.jsonsafe import BoundedDatetime, parse_json
 from ingestion.schema import SessionOutcome
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
@@ -46,13 +48,13 @@ class OutcomeReport(BaseModel):
     confirmation: Confirmation
     tenant: str | None = Field(None, min_length=1, max_length=100, pattern=TENANT_PATTERN)
     served_case_ids: list[str] = Field(default_factory=list, max_length=100)
-    reported_at: AwareDatetime | None = None
+    reported_at: BoundedDatetime | None = None
 
     @field_validator("served_case_ids")
     @classmethod
     def _case_ids(cls, value: list[str]) -> list[str]:
         for index, case_id in enumerate(value):
-            if not case_id.strip() or len(case_id) > 120:
+            if not case_id.strip() or len(case_id) > 120 or "\x00" in case_id:
                 raise ValueError(f"item {index} must be 1 to 120 characters")
         if len(set(value)) != len(value):
             raise ValueError("case ids repeat")
@@ -92,6 +94,22 @@ def _view(row: SessionOutcome, *, created: bool = False) -> OutcomeView:
         reported_at=row.reported_at,
         created=created,
     )
+
+
+def parse_report(body: bytes) -> OutcomeReport:
+    """A raw HTTP body as a report: UTF-8, safe JSON (`ingestion.jsonsafe`), then the model."""
+    try:
+        data = parse_json(body.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise InvalidOutcome([("body", f"invalid UTF-8 at byte {exc.start}")]) from None
+    except ValueError as exc:
+        raise InvalidOutcome([("body", str(exc))]) from None
+    if not isinstance(data, dict):
+        raise InvalidOutcome([("body", "expected a JSON object")])
+    try:
+        return OutcomeReport.model_validate(data)
+    except ValidationError as exc:
+        raise InvalidOutcome(problems_of(exc)) from None
 
 
 def _check_session_id(session_id: str) -> None:

@@ -13,9 +13,8 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 
 from ingestion.errors import IdempotencyConflict, InvalidEscalation, NotFound
 from ingestion.escalations import (
@@ -26,10 +25,11 @@ from ingestion.escalations import (
     parse_escalation,
 )
 from ingestion.http.auth import AUTH_RESPONSES, Escalate, tenant_of, visible_to
-from ingestion.http.deps import get_settings, get_store
+from ingestion.http.deps import get_settings, get_store, read_limited
+from ingestion.http.responses import SafeJSONResponse, problem
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
-from ingestion.tenancy import ALL_TENANTS
+from ingestion.tenancy import ALL_TENANTS, SESSION_ID_PATTERN
 
 router = APIRouter(tags=["escalations"])
 
@@ -40,32 +40,6 @@ _VIEW_EXAMPLE = {
     "ticket_id": "42",
     "ticket_url": "http://helpdesk/tickets/42/",
 }
-
-
-def _problems(status: int, title: str, problems: list[tuple[str, str]]) -> JSONResponse:
-    detail = [
-        {
-            "loc": ["body", *field.replace("[", ".").replace("]", "").split(".")],
-            "field": field,
-            "msg": msg,
-        }
-        for field, msg in problems
-    ]
-    return JSONResponse({"title": title, "detail": detail}, status_code=status)
-
-
-async def _read_limited(request: Request, limit: int) -> bytes | None:
-    """The body, or None as soon as it grows past ``limit`` (never buffers an oversized body)."""
-    declared = request.headers.get("content-length")
-    if declared is not None and declared.isdigit() and int(declared) > limit:
-        return None
-    chunks, size = [], 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            return None
-        chunks.append(chunk)
-    return b"".join(chunks)
 
 
 @router.post(
@@ -95,9 +69,9 @@ async def post_escalation(
     caller: Escalate,
     store: Annotated[Store, Depends(get_store)],
     settings: Annotated[IngestionSettings, Depends(get_settings)],
-) -> JSONResponse:
+) -> Response:
     """Hand a conversation to a human: the escalation and its outbox row commit together."""
-    body = await _read_limited(request, settings.max_payload_bytes)
+    body = await read_limited(request, settings.max_payload_bytes)
     try:
         if body is None:
             raise PayloadTooLarge(
@@ -108,16 +82,14 @@ async def post_escalation(
         tenant_of(caller, parsed.tenant, settings)  # 403 for another tenant's name
         view = await run_in_threadpool(escalate, store, parsed, settings=settings)
     except PayloadTooLarge as exc:
-        return _problems(413, "payload too large", exc.problems)
+        return problem(413, "payload too large", exc.problems)
     except InvalidEscalation as exc:
-        return _problems(422, "invalid escalation", exc.problems)
+        return problem(422, "invalid escalation", exc.problems)
     except IdempotencyConflict as exc:
-        return _problems(
-            422, "idempotency key reused with a different payload", [("body", str(exc))]
-        )
+        return problem(422, "idempotency key reused with a different payload", [("body", str(exc))])
     status = 200 if view.replayed else 201
     headers = {"Location": f"/escalations/{view.id}"}
-    return JSONResponse(view.to_dict(), status_code=status, headers=headers)
+    return SafeJSONResponse(view.to_dict(), status_code=status, headers=headers)
 
 
 @router.get(
@@ -125,7 +97,7 @@ async def post_escalation(
     responses={**AUTH_RESPONSES, 404: {"description": "No such escalation (for this key)."}},
 )
 def read_escalation(
-    escalation_id: Annotated[str, Path(min_length=1, max_length=64)],
+    escalation_id: Annotated[str, Path(min_length=1, max_length=64, pattern=SESSION_ID_PATTERN)],
     store: Annotated[Store, Depends(get_store)],
     caller: Escalate,
 ) -> dict[str, Any]:

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, HTTPException, Path, Query
 
-from ingestion.channel import list_messages
+from ingestion.channel import page_messages
 from ingestion.errors import NotFound
 from ingestion.http.auth import AUTH_RESPONSES, ReadMessages, tenant_of
 from ingestion.http.deps import get_settings, get_store
@@ -60,15 +60,13 @@ def get_messages(
     count = min(limit or settings.messages_page_limit, settings.messages_page_limit)
     try:
         scope = tenant_of(caller, tenant, settings)
-        messages = list_messages(store, session_id, after=after, limit=count, tenant=scope)
+        messages, next_after = page_messages(
+            store, session_id, after=after, limit=count, tenant=scope
+        )
     except NotFound as exc:
         raise HTTPException(
             status_code=404, detail=[{"loc": ["query", "after"], "msg": str(exc)}]
         ) from exc
-    if messages:
-        next_after: int | None = messages[-1].seq
-    else:
-        next_after = int(after) if after and after.isdigit() else None
     return {
         "session_id": session_id,
         "messages": [m.to_dict() for m in messages],

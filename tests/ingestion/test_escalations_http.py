@@ -119,7 +119,9 @@ def test_oversized_body_is_413(client: httpx.Client, store: Store) -> None:
     assert fields(response) == {"body": "over the limit of 20000 bytes"}
     # a chunked body without Content-Length is cut off too
     chunks = iter([json.dumps(payload).encode()[i : i + 4096] for i in range(0, 26_000, 4096)])
-    streamed = client.post("/escalations", content=chunks)
+    streamed = client.post(
+        "/escalations", content=chunks, headers={"content-type": "application/json"}
+    )
     assert streamed.status_code == 413
     assert count(store) == (0, 0)
 
