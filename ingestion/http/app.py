@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from ingestion.http import escalations, health, messages, outcomes, webhooks
+from ingestion.http import escalations, health, messages, openapi, outcomes, webhooks
 from ingestion.http.edges import JsonOnly, strip_queries_from_access_log
 from ingestion.http.responses import http_error, validation_error
 from ingestion.http.webhooks import RejectionTally
@@ -42,4 +42,5 @@ def create_app(settings: IngestionSettings, store: Store) -> FastAPI:
     if "*" not in settings.allowed_hosts:
         app.add_middleware(TrustedHostMiddleware, allowed_hosts=settings.allowed_hosts)
     strip_queries_from_access_log()
+    openapi.install(app)
     return app

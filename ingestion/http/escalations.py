@@ -18,7 +18,6 @@ from fastapi.concurrency import run_in_threadpool
 
 from ingestion.errors import IdempotencyConflict, InvalidEscalation, NotFound
 from ingestion.escalations import (
-    EscalationRequest,
     PayloadTooLarge,
     escalate,
     get_escalation,
@@ -48,7 +47,7 @@ _VIEW_EXAMPLE = {
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": EscalationRequest.model_json_schema()}},
+            "content": {"application/json": {"schema": {}}},  # filled by ingestion.http.openapi
         }
     },
     responses={

@@ -34,7 +34,7 @@ After = Annotated[
     str | None,
     Query(
         max_length=36,
-        pattern=r"^(\d{1,12}|[0-9a-fA-F-]{36})$",
+        pattern=r"^(\d{1,9}|[0-9a-fA-F-]{36})$",
         description="A seq number or a message id; messages after it are returned.",
     ),
 ]

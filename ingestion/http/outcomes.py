@@ -16,7 +16,7 @@ from ingestion.errors import InvalidEscalation, NotFound
 from ingestion.http.auth import AUTH_RESPONSES, WriteOutcomes, tenant_of
 from ingestion.http.deps import get_settings, get_store, read_limited
 from ingestion.http.responses import SafeJSONResponse
-from ingestion.outcomes import OutcomeReport, get_outcome, parse_report, record_outcome
+from ingestion.outcomes import get_outcome, parse_report, record_outcome
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
 from ingestion.tenancy import ALL_TENANTS, SESSION_ID_PATTERN, TENANT_PATTERN
@@ -37,7 +37,7 @@ def _path(field: str) -> list[str]:
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": OutcomeReport.model_json_schema()}},
+            "content": {"application/json": {"schema": {}}},  # filled by ingestion.http.openapi
         }
     },
     responses={

@@ -212,7 +212,19 @@ def _reject(store: Store, source: str, exc: WebhookRejected, tally: RejectionTal
     )
 
 
-@router.post("/webhooks/{source}", status_code=202)
+@router.post(
+    "/webhooks/{source}",
+    status_code=202,
+    responses={
+        200: {"description": "A duplicate delivery: acknowledged and dropped."},
+        400: {"description": "Missing or malformed signature headers, stale time, bad body."},
+        401: {"description": "Bad signature or token."},
+        404: {"description": "No receiver for this source."},
+        413: {"description": "Body over CASELOOP_WEBHOOK_MAX_BODY_BYTES."},
+        429: {"description": "Too many deliveries wait; Retry-After says when to retry."},
+        500: {"description": "A configured webhook secret is malformed (the sender retries)."},
+    },
+)
 async def receive_webhook(
     source: str,
     request: Request,
