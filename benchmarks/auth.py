@@ -4,7 +4,7 @@ Two real uvicorn services on loopback share one store: one with ``require_api_ke
 request carries a bearer key, verified against the store's hash, cached for
 ``api_key_cache_seconds``; ``last_used_at`` written at most once a minute) and one with checking
 off (the baseline). Rounds alternate between them so that drift in the machine hits both; each
-round posts ``--count`` new escalations one after another. Reported per backend: throughput
+round posts ``--count`` new escalations one after another (the order alternates per round). Reported per backend: throughput
 (median of the rounds) and the p50/p95/p99 latency over every request, and the ratio on / off.
 
     python benchmarks/auth.py [--rounds 5] [--count 300]
@@ -69,8 +69,9 @@ def measure(store: Store, rounds: int, count: int) -> dict[str, dict[str, list[f
     ):
         one_round(on, 20)  # warm-up, not counted
         one_round(off, 20)
-        for _ in range(rounds):
-            for name, client in (("on", on), ("off", off)):
+        for index in range(rounds):
+            pair = (("on", on), ("off", off))
+            for name, client in pair if index % 2 == 0 else pair[::-1]:  # neither always first
                 rate, latencies = one_round(client, count)
                 out[name]["rate"].append(rate)
                 out[name]["latency"].extend(latencies)

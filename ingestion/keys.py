@@ -146,6 +146,21 @@ class KeyRing:
         self._touched: dict[str, float] = {}
         self._lock = threading.Lock()
 
+    def cached(self, key: str) -> tuple[bool, Caller | None]:
+        """(True, caller) when ``key`` can be answered from memory alone, without store I/O."""
+        now = time.monotonic()
+        with self._lock:
+            entry = self._cache.get(key)
+            if entry is None or now - entry[0] > self.cache_seconds:
+                return False, None
+            caller = entry[1]
+            if (
+                caller is not None
+                and now - self._touched.get(caller.prefix, -1e18) >= self.touch_seconds
+            ):
+                return False, None  # last_used_at is due: verify() writes it
+            return True, caller
+
     def verify(self, key: str) -> Caller | None:
         """The caller behind ``key``, or None for an unknown, malformed or revoked key."""
         prefix = _split(key)

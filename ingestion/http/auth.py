@@ -11,10 +11,11 @@ baseline): every caller is then an operator with every scope.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import Annotated, cast
 
 from fastapi import Depends, HTTPException, Request
+from fastapi.concurrency import run_in_threadpool
 
 from ingestion.keys import SCOPES, Caller, KeyRing
 from ingestion.settings import IngestionSettings
@@ -34,16 +35,21 @@ def _bearer(request: Request) -> str | None:
     return value.strip() if scheme.lower() == "bearer" and value.strip() else None
 
 
-def require(scope: str) -> Callable[[Request], Caller]:
+def require(scope: str) -> Callable[[Request], Awaitable[Caller]]:
     """A dependency that admits only callers whose key has ``scope`` (or ``admin``)."""
 
-    def check(request: Request) -> Caller:
+    async def check(request: Request) -> Caller:
         settings = cast(IngestionSettings, request.app.state.settings)
         if not settings.require_api_keys:
             return UNCHECKED
         key = _bearer(request)
         keyring = cast(KeyRing, request.app.state.keyring)
-        caller = keyring.verify(key) if key else None
+        caller = None
+        if key:
+            # From memory on the event loop; the store (every few seconds per key) in a thread.
+            hit, caller = keyring.cached(key)
+            if not hit:
+                caller = await run_in_threadpool(keyring.verify, key)
         if caller is None:
             raise HTTPException(401, "a valid API key is required", headers=UNAUTHORIZED)
         if not caller.allows(scope):

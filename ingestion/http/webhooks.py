@@ -48,6 +48,8 @@ router = APIRouter(tags=["webhooks"])
 HELPDESK = "helpdesk"
 TICKETING = "ticketing"  # the configured adapter, whatever its name
 TOKEN_HEADER = "x-caseloop-token"
+#: Headers never written to the inbox: they carry credentials.
+UNSTORED_HEADERS = frozenset({TOKEN_HEADER, "authorization", "cookie", "proxy-authorization"})
 MAX_DELIVERY_ID = 200
 UNKNOWN_SOURCE = "(unknown)"  # counters of unknown sources share one row: names are untrusted
 STATUS = {
@@ -274,7 +276,7 @@ def _store(
         source=source,
         delivery_id=delivery_key(delivery_id),
         ticket_external_id=ticket_id,
-        headers=dict(request.headers),
+        headers={k: v for k, v in request.headers.items() if k.lower() not in UNSTORED_HEADERS},
         body=body,
     )
     if outcome == "duplicate":

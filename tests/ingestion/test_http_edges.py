@@ -244,7 +244,7 @@ class _Records(logging.Handler):
         self.lines.append(record.getMessage())
 
 
-def test_token_in_header_and_no_query_in_access_log(client: httpx.Client) -> None:
+def test_token_in_header_and_no_query_in_access_log(client: httpx.Client, store: Store) -> None:
     body = json.dumps({"ticket": {"id": 5}, "followup_id": 77}).encode()
     access = logging.getLogger("uvicorn.access")
     records, level = _Records(), access.level
@@ -262,6 +262,10 @@ def test_token_in_header_and_no_query_in_access_log(client: httpx.Client) -> Non
     assert (by_header.status_code, wrong.status_code, right.status_code) == (202, 401, 200)
     logged = "\n".join(records.lines)
     assert "/webhooks/helpdesk" in logged
+    with store.transaction() as tx:
+        kept = [json.dumps(h) for h in tx.scalars(select(WebhookDelivery.headers))]
+    assert len(kept) == 1
+    assert TOKEN not in kept[0]  # the header token is not stored with the delivery
     assert TOKEN not in logged
     assert "wrong-guess" not in logged
     assert "?" not in logged
