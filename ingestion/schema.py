@@ -289,7 +289,7 @@ class FlowRun(Base):
 class SessionOutcome(Base):
     __tablename__ = "session_outcomes"
 
-    tenant: Mapped[str] = mapped_column(String(100), primary_key=True)
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True, default="default")
     session_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     outcome: Mapped[str] = mapped_column(String(20))  # answered_by_bot | escalated | abandoned
     confirmation: Mapped[str] = mapped_column(String(20))  # confirmed | assumed
