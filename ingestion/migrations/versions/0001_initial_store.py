@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-01 17:05:38.311390
+Create Date: 2026-12-01 16:12:16.884816
 """
 
 from __future__ import annotations
