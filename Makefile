@@ -11,9 +11,11 @@ export PREFECT_SERVER_ANALYTICS_ENABLED := false
 # Installs use uv (from PyPI, bootstrapped into the venv with pip), only the extras a target
 # needs, the sources pip is configured with on this machine, and CPU torch (constraints.txt).
 # Installer output goes to $(LOG); each step prints one line. V=1 shows the installer output.
+# Every configured index is considered for every package (unsafe-best-match): with uv's default,
+# a package found on the first index is never looked up on the others, and some pins fail to resolve.
 UV := $(BIN)/uv
 LOG := .caseloop/install.log
-UV_INSTALL = $(UV) pip install --python $(BIN)/python --compile-bytecode -c constraints.txt \
+UV_INSTALL = $(UV) pip install --python $(BIN)/python --compile-bytecode --index-strategy unsafe-best-match -c constraints.txt \
 	$(shell $(PYTHON) scripts/pip_sources.py)
 
 # $(call step,WHAT,COMMAND): one progress line for COMMAND, its output in $(LOG).

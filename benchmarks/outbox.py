@@ -36,6 +36,7 @@ from ingestion import EscalationRequest, IngestionSettings, Relay, escalate
 from ingestion.adapters import HelpdeskAdapter
 from ingestion.escalations import payload_hash
 from ingestion.http import create_app
+from ingestion.keys import create_key
 from ingestion.schema import Escalation, OutboxRow
 from ingestion.store import Store, open_store
 from ingestion.ticket_body import ticket_body
@@ -104,7 +105,10 @@ def bare_insert(store: Store, payload: dict[str, object]) -> None:
 
 def accepted(store: Store, rounds: int, count: int) -> dict[str, list[float]]:
     out: dict[str, list[float]] = {"escalate": [], "bare": [], "post": [], "healthz": []}
-    with serve(create_app(SETTINGS, store)) as url, httpx.Client(base_url=url) as client:
+    key, _ = create_key(store, tenant="*", scopes=["escalate"])
+    auth = {"Authorization": f"Bearer {key}"}
+    app = create_app(SETTINGS, store)
+    with serve(app) as url, httpx.Client(base_url=url, headers=auth) as client:
         for _ in range(rounds + 1):  # the first round warms caches up and is not counted
             batch = payloads(count)
             out["bare"].append(rate(batch, lambda p: bare_insert(store, p)))

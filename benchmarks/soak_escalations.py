@@ -38,6 +38,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from flows.helpdesk import HelpdeskServer
 from ingestion.adapters.helpdesk import conversation_marker
 from ingestion.http import create_app
+from ingestion.keys import create_key
 from ingestion.schema import Escalation, OutboxRow
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store, open_store
@@ -203,6 +204,12 @@ def _relay_env(url: str, helpdesk: HelpdeskServer, proxy: FaultProxy) -> dict[st
     }
 
 
+def _auth(store: Store) -> dict[str, str]:
+    """The orchestrator's key: the service checks it on every POST, as in production."""
+    key, _ = create_key(store, tenant="*", scopes=["escalate"])
+    return {"Authorization": f"Bearer {key}"}
+
+
 def _run(
     backend: str,
     store: Store,
@@ -223,7 +230,7 @@ def _run(
     statuses: collections.Counter[int] = collections.Counter()
     with (
         serve(create_app(IngestionSettings(), store)) as service,
-        httpx.Client(base_url=service, timeout=30) as client,
+        httpx.Client(base_url=service, timeout=30, headers=_auth(store)) as client,
     ):
         for n, payload in enumerate(requests):
             statuses[client.post("/escalations", json=payload).status_code] += 1

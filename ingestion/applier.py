@@ -324,15 +324,17 @@ def _mirror_comments(
             continue
         session.flush()  # the message references the comment row
         if next_seq is None:
-            next_seq = _next_seq(session, ticket.session_id)
+            next_seq = _next_seq(session, ticket.tenant, ticket.session_id)
         messages.append(_add_message(session, ticket, row, next_seq, settings, now))
         next_seq += 1
     return len(fresh), messages
 
 
-def _next_seq(session: Session, session_id: str) -> int:
+def _next_seq(session: Session, tenant: str, session_id: str) -> int:
     current = session.scalar(
-        select(func.max(OutgoingMessage.seq)).where(OutgoingMessage.session_id == session_id)
+        select(func.max(OutgoingMessage.seq)).where(
+            OutgoingMessage.tenant == tenant, OutgoingMessage.session_id == session_id
+        )
     )
     return int(current or 0) + 1
 
@@ -350,6 +352,7 @@ def _add_message(
     session.add(
         OutgoingMessage(
             id=identifier,
+            tenant=ticket.tenant,
             session_id=ticket.session_id,
             seq=seq,
             comment_id=comment.id,

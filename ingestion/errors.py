@@ -2,10 +2,12 @@
 
     CaseloopIngestionError
     ├── StoreError                    the operational store failed or is misconfigured
+    ├── SettingsError                 a CASELOOP_* setting is malformed (one line: name, expectation)
     ├── InvalidEscalation             a payload failed validation (carries field-level problems)
     │   └── InvalidOutcome            a session outcome failed validation (ingestion.outcomes)
     ├── IdempotencyConflict           same idempotency key, different payload (HTTP 422)
     ├── NotFound                      an escalation, session or ticket that does not exist
+    ├── InvalidKey                    an API key request that cannot be honoured (ingestion.keys)
     ├── WebhookRejected               a delivery refused, with a typed reason
     └── TicketingError                the ticketing system refused or failed
         ├── TicketingUnavailable      retryable: timeouts, connection errors, 5xx, 429
@@ -26,6 +28,10 @@ class StoreError(CaseloopIngestionError):
     """The operational store failed or is misconfigured."""
 
 
+class SettingsError(CaseloopIngestionError):
+    """A setting is malformed; the message names the variable and what it expects."""
+
+
 class InvalidEscalation(CaseloopIngestionError):
     """An escalation payload failed validation; ``problems`` lists (field, message) pairs."""
 
@@ -40,6 +46,10 @@ class IdempotencyConflict(CaseloopIngestionError):
 
 class NotFound(CaseloopIngestionError):
     """The requested record does not exist."""
+
+
+class InvalidKey(CaseloopIngestionError):
+    """An API key could not be created as asked (unknown scope, bad tenant)."""
 
 
 class WebhookRejected(CaseloopIngestionError):

@@ -2,10 +2,12 @@
 
 `escalate` writes the escalation row and its outbox row together, so an accepted escalation can
 never be lost and a failed write leaves nothing behind. The idempotency key is a UUIDv5 over
-``session_id:escalation_event_id``: the same event sent again returns the existing escalation;
+``session_id:escalation_event_id`` (prefixed ``<tenant>/`` for any tenant but the default, see
+`ingestion.tenancy`): the same event sent again returns the existing escalation;
 the same key with a different payload is refused (`IdempotencyConflict`, HTTP 422 as the IETF
 Idempotency-Key draft says). A new event in a conversation whose ticket is still open (or whose
 ticket is still being created) becomes an *update*: a bot note on that ticket, not a second one.
+Every lookup is scoped to the escalation's tenant: another tenant's session is another session.
 
 `PayloadTooLarge` (a subclass of `InvalidEscalation`) is raised by `parse_escalation` when the raw
 body is over ``max_payload_bytes``.
@@ -21,7 +23,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
 from sqlalchemy import select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
@@ -29,10 +31,12 @@ from sqlalchemy.orm import Session
 from ingestion import outbox
 from ingestion.clock import utcnow
 from ingestion.errors import IdempotencyConflict, InvalidEscalation, NotFound, StoreError
+from ingestion.jsonsafe import BoundedDatetime, check_value, parse_json
 from ingestion.schema import Escalation, Ticket
 from ingestion.settings import IngestionSettings
 from ingestion.status import OPEN_STATUSES
 from ingestion.store import Store
+from ingestion.tenancy import DEFAULT_TENANT, SESSION_ID_PATTERN, TENANT_PATTERN, qualified
 
 #: Namespace of the idempotency keys (a fixed, project-specific UUID: never change it).
 ESCALATION_NAMESPACE = uuid.UUID("6f1d3c52-5a43-4c4e-9a51-0c6d2f4b7e10")
@@ -41,7 +45,9 @@ Reason = Literal["no_evidence", "conflict", "low_confidence", "missing_entitleme
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True, str_strip_whitespace=True)
+    model_config = ConfigDict(
+        extra="forbid", frozen=True, str_strip_whitespace=True, allow_inf_nan=False
+    )
 
 
 class Customer(_Strict):
@@ -57,7 +63,7 @@ class Message(_Strict):
 
     role: Literal["customer", "bot", "agent", "system"]
     text: str = Field(min_length=1)
-    at: AwareDatetime
+    at: BoundedDatetime
 
 
 class Context(_Strict):
@@ -76,15 +82,17 @@ class Evidence(_Strict):
     link: str | None = None
     score: float
     ranks: dict[str, int] = Field(default_factory=dict)
-    retrieved_at: AwareDatetime
+    retrieved_at: BoundedDatetime
 
 
 class EscalationRequest(_Strict):
     """The escalation payload of the architecture brief (pydantic: it is an edge)."""
 
-    session_id: str = Field(min_length=1, max_length=200)
+    session_id: str = Field(min_length=1, max_length=200, pattern=SESSION_ID_PATTERN)
     escalation_event_id: str = Field(min_length=1, max_length=200)
-    tenant: Annotated[str | None, Field(min_length=1, max_length=100)] = None
+    tenant: Annotated[str | None, Field(min_length=1, max_length=100, pattern=TENANT_PATTERN)] = (
+        None
+    )
     customer: Customer = Customer()
     transcript: list[Message] = Field(min_length=1)
     context: Context = Context()
@@ -100,8 +108,12 @@ class EscalationRequest(_Strict):
         return value
 
     @property
+    def tenant_name(self) -> str:
+        return self.tenant or DEFAULT_TENANT
+
+    @property
     def idempotency_key(self) -> str:
-        return escalation_key(self.session_id, self.escalation_event_id)
+        return escalation_key(self.session_id, self.escalation_event_id, self.tenant_name)
 
     def canonical(self) -> dict[str, Any]:
         """The payload as JSON-ready data (what is stored and hashed)."""
@@ -145,9 +157,10 @@ class EscalationView:
         }
 
 
-def escalation_key(session_id: str, escalation_event_id: str) -> str:
-    """The deterministic idempotency key: UUIDv5 over ``session_id:escalation_event_id``."""
-    return str(uuid.uuid5(ESCALATION_NAMESPACE, f"{session_id}:{escalation_event_id}"))
+def escalation_key(session_id: str, escalation_event_id: str, tenant: str = DEFAULT_TENANT) -> str:
+    """The deterministic idempotency key: UUIDv5 over ``[tenant/]session_id:escalation_event_id``."""
+    name = qualified(tenant, f"{session_id}:{escalation_event_id}")
+    return str(uuid.uuid5(ESCALATION_NAMESPACE, name))
 
 
 def _field(loc: tuple[int | str, ...]) -> str:
@@ -170,18 +183,31 @@ def problems_of(error: ValidationError) -> list[tuple[str, str]]:
     return problems
 
 
-def validate_request(data: Any, *, settings: IngestionSettings) -> EscalationRequest:
-    """Validate already-parsed data; raises `InvalidEscalation` naming every bad field."""
+def validate_request(
+    data: Any, *, settings: IngestionSettings, tenant: str | None = None
+) -> EscalationRequest:
+    """Validate already-parsed data; raises `InvalidEscalation` naming every bad field.
+
+    ``tenant`` (the caller's, when its key is bound to one) fills a payload that names none.
+    """
+    try:
+        check_value(data)  # NUL, depth and non-finite numbers, also for callers passing dicts
+    except ValueError as exc:
+        raise InvalidEscalation([("body", str(exc))]) from None
     try:
         request = EscalationRequest.model_validate(data)
     except ValidationError as exc:
         raise InvalidEscalation(problems_of(exc)) from None
+    if request.tenant is None and tenant not in (None, DEFAULT_TENANT):
+        request = request.model_copy(update={"tenant": tenant})
     if settings.multi_tenant and request.tenant is None:
         raise InvalidEscalation([("tenant", "required when CASELOOP_MULTI_TENANT is on")])
     return request
 
 
-def parse_escalation(body: bytes, *, settings: IngestionSettings) -> EscalationRequest:
+def parse_escalation(
+    body: bytes, *, settings: IngestionSettings, tenant: str | None = None
+) -> EscalationRequest:
     """Parse a raw HTTP body: size limit, UTF-8, JSON, then the model."""
     if len(body) > settings.max_payload_bytes:
         raise PayloadTooLarge(
@@ -192,13 +218,12 @@ def parse_escalation(body: bytes, *, settings: IngestionSettings) -> EscalationR
     except UnicodeDecodeError as exc:
         raise InvalidEscalation([("body", f"invalid UTF-8 at byte {exc.start}")]) from None
     try:
-        data = json.loads(text)
-    except json.JSONDecodeError as exc:
-        where = f"line {exc.lineno} column {exc.colno}"
-        raise InvalidEscalation([("body", f"malformed JSON at {where}: {exc.msg}")]) from None
+        data = parse_json(text)
+    except ValueError as exc:
+        raise InvalidEscalation([("body", str(exc))]) from None
     if not isinstance(data, dict):
         raise InvalidEscalation([("body", "expected a JSON object")])
-    return validate_request(data, settings=settings)
+    return validate_request(data, settings=settings, tenant=tenant)
 
 
 def payload_hash(payload: dict[str, Any]) -> str:
@@ -257,13 +282,13 @@ def _fields(view: EscalationView) -> dict[str, Any]:
 def _insert(
     tx: Session, request: EscalationRequest, payload: dict[str, Any], digest: str, now: dt.datetime
 ) -> Escalation:
-    previous = _latest_in_conversation(tx, request.session_id)
-    is_update = _conversation_has_open_ticket(tx, request.session_id)
+    previous = _latest_in_conversation(tx, request.tenant_name, request.session_id)
+    is_update = _conversation_has_open_ticket(tx, request.tenant_name, request.session_id)
     row = Escalation(
         id=request.idempotency_key,
         session_id=request.session_id,
         escalation_event_id=request.escalation_event_id,
-        tenant=request.tenant or "default",
+        tenant=request.tenant_name,
         reason=request.reason,
         intent=request.context.intent,
         payload=payload,
@@ -284,28 +309,36 @@ def _insert(
     return row
 
 
-def _latest_in_conversation(tx: Session, session_id: str) -> str | None:
+def _latest_in_conversation(tx: Session, tenant: str, session_id: str) -> str | None:
     """The conversation's latest escalation: what a bot note is compared with."""
     return tx.scalars(
         select(Escalation.id)
-        .where(Escalation.session_id == session_id)
+        .where(Escalation.tenant == tenant, Escalation.session_id == session_id)
         .order_by(Escalation.created_at.desc(), Escalation.id.desc())
         .limit(1)
     ).first()
 
 
-def _conversation_has_open_ticket(tx: Session, session_id: str) -> bool:
+def _conversation_has_open_ticket(tx: Session, tenant: str, session_id: str) -> bool:
     """An open mirrored ticket, or a create still on its way (pending), for this conversation."""
     ticket = tx.scalars(
         select(Ticket.id)
-        .where(Ticket.session_id == session_id, Ticket.status.in_(OPEN_STATUSES))
+        .where(
+            Ticket.tenant == tenant,
+            Ticket.session_id == session_id,
+            Ticket.status.in_(OPEN_STATUSES),
+        )
         .limit(1)
     ).first()
     if ticket is not None:
         return True
     pending = tx.scalars(
         select(Escalation.id)
-        .where(Escalation.session_id == session_id, Escalation.state == "pending")
+        .where(
+            Escalation.tenant == tenant,
+            Escalation.session_id == session_id,
+            Escalation.state == "pending",
+        )
         .limit(1)
     ).first()
     return pending is not None
@@ -328,10 +361,12 @@ def _view(tx: Session, row: Escalation) -> EscalationView:
     )
 
 
-def get_escalation(store: Store, escalation_id: str) -> EscalationView:
-    """The escalation's current state; raises `NotFound`."""
+def get_escalation(
+    store: Store, escalation_id: str, *, tenant: str | None = None
+) -> EscalationView:
+    """The escalation's current state; raises `NotFound` (also when it is not ``tenant``'s)."""
     with store.transaction() as tx:
         row = tx.get(Escalation, escalation_id)
-        if row is None:
+        if row is None or (tenant is not None and row.tenant != tenant):
             raise NotFound(f"no escalation {escalation_id!r}")
         return _view(tx, row)

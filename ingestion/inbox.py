@@ -98,16 +98,16 @@ def store_delivery(
 
 
 def record_rejection(
-    store: Store, *, source: str, reason: str, now: dt.datetime | None = None
+    store: Store, *, source: str, reason: str, now: dt.datetime | None = None, count: int = 1
 ) -> None:
-    """Count one rejected delivery under (source, reason)."""
+    """Count ``count`` rejected deliveries under (source, reason)."""
     when = now or utcnow()
     statement = _insert(store)(WebhookRejection).values(
-        source=source[:50], reason=reason[:40], count=1, last_at=when
+        source=source[:50], reason=reason[:40], count=count, last_at=when
     )
     statement = statement.on_conflict_do_update(
         index_elements=["source", "reason"],
-        set_={"count": WebhookRejection.count + 1, "last_at": when},
+        set_={"count": WebhookRejection.count + count, "last_at": when},
     )
     with store.transaction() as session:
         session.execute(statement)

@@ -16,6 +16,7 @@ from sqlalchemy import Select, select
 from ingestion.errors import NotFound
 from ingestion.schema import OutgoingMessage, Ticket, TicketComment
 from ingestion.store import Store
+from ingestion.tenancy import DEFAULT_TENANT
 
 
 @dataclass(frozen=True, slots=True)
@@ -67,29 +68,46 @@ def read_messages(store: Store, ids: list[str]) -> list[Message]:
 
 
 def list_messages(
-    store: Store, session_id: str, *, after: str | None = None, limit: int = 200
+    store: Store,
+    session_id: str,
+    *,
+    after: str | None = None,
+    limit: int = 200,
+    tenant: str = DEFAULT_TENANT,
 ) -> list[Message]:
-    """Messages of a session after ``after`` (a seq number or a message id), oldest first.
+    """Messages of ``tenant``'s session after ``after`` (a seq or a message id), oldest first.
 
     Raises `NotFound` when ``after`` names a message id this session does not have.
     """
+    return page_messages(store, session_id, after=after, limit=limit, tenant=tenant)[0]
+
+
+def page_messages(
+    store: Store,
+    session_id: str,
+    *,
+    after: str | None = None,
+    limit: int = 200,
+    tenant: str = DEFAULT_TENANT,
+) -> tuple[list[Message], int]:
+    """`list_messages` and the seq to ask after next time (``after``'s own when nothing is newer)."""
+    mine = (OutgoingMessage.tenant == tenant, OutgoingMessage.session_id == session_id)
     with store.transaction() as session:
         floor = 0
         if after and after.isdigit():
             floor = int(after)
         elif after:
             seq = session.scalar(
-                select(OutgoingMessage.seq).where(
-                    OutgoingMessage.id == after, OutgoingMessage.session_id == session_id
-                )
+                select(OutgoingMessage.seq).where(OutgoingMessage.id == after, *mine)
             )
             if seq is None:
-                raise NotFound(f"after: message {after!r} is not in session {session_id!r}")
+                raise NotFound("after: no such message in this session")
             floor = seq
         rows = session.execute(
             _base_query()
-            .where(OutgoingMessage.session_id == session_id, OutgoingMessage.seq > floor)
+            .where(*mine, OutgoingMessage.seq > floor)
             .order_by(OutgoingMessage.seq)
             .limit(limit)
         ).all()
-        return [message_of(row, source, ticket_id) for row, source, ticket_id in rows]
+        messages = [message_of(row, source, ticket_id) for row, source, ticket_id in rows]
+        return messages, messages[-1].seq if messages else floor

@@ -47,6 +47,7 @@ from ingestion.schema import Escalation, Ticket
 from ingestion.settings import IngestionSettings
 from ingestion.status import OPEN_STATUSES, mirror_status
 from ingestion.store import Store
+from ingestion.tenancy import qualified
 from ingestion.ticket_body import marker, note_text, ticket_body, ticket_title
 from ingestion.ticketing import NewTicket, RemoteComment, RemoteTicket, TicketingAdapter
 
@@ -180,7 +181,11 @@ class Relay:
             previous = tx.get(Escalation, previous_id) if previous_id else None
             tickets = tx.execute(
                 select(Ticket.external_id, Ticket.status, Ticket.id)
-                .where(Ticket.session_id == row.session_id, Ticket.source == self.adapter.source)
+                .where(
+                    Ticket.tenant == row.tenant,
+                    Ticket.session_id == row.session_id,
+                    Ticket.source == self.adapter.source,
+                )
                 .order_by(Ticket.id.desc())
             ).all()
             open_row = next((t for t in tickets if t.status in OPEN_STATUSES), None)
@@ -193,7 +198,11 @@ class Relay:
             )
             history = tx.scalars(
                 select(Escalation.id)
-                .where(Escalation.session_id == row.session_id, Escalation.id != row.id)
+                .where(
+                    Escalation.tenant == row.tenant,
+                    Escalation.session_id == row.session_id,
+                    Escalation.id != row.id,
+                )
                 .limit(1)
             ).first()
             return _Context(
@@ -213,7 +222,10 @@ class Relay:
             return self._note(item, context, _Delivered(context.open_ticket))
         may_exist = item.attempts > 1 or context.has_history
         if may_exist and self.adapter.capabilities.find_by_conversation:
-            remote = self.adapter.find_by_conversation(context.request.session_id)
+            request = context.request
+            remote = self.adapter.find_by_conversation(
+                qualified(request.tenant, request.session_id)
+            )
             if remote is not None:
                 found = _Delivered(remote.id, remote)
                 if remote.id not in context.known_tickets and item.attempts > 1:
@@ -229,8 +241,8 @@ class Relay:
         remote = self.adapter.create_ticket(
             NewTicket(
                 idempotency_key=item.idempotency_key,
-                external_conversation_id=request.session_id,
-                tenant=request.tenant or "default",
+                external_conversation_id=qualified(request.tenant, request.session_id),
+                tenant=request.tenant_name,
                 title=ticket_title(request),
                 body=ticket_body(request, item.idempotency_key),
                 customer_email=request.customer.email,
@@ -254,7 +266,7 @@ class Relay:
         request = context.request
         opening = Opening(
             session_id=request.session_id,
-            tenant=request.tenant or "default",
+            tenant=request.tenant_name,
             customer_name=request.customer.name,
             customer_email=request.customer.email,
         )

@@ -21,6 +21,10 @@ Tables
     tag_vocabulary       tags in use and their canonical form
     flow_runs            runs of batch jobs (learning, sync, reports) and their reports
     session_outcomes     what the orchestrator reports about each session's end
+    api_keys             callers' API keys: a hash and a public prefix only, tenant, scopes, times
+
+Tenancy: escalations, tickets, outgoing messages and session outcomes carry their tenant, and a
+session id is unique only within its tenant (``default`` in single-tenant mode).
 """
 
 from __future__ import annotations
@@ -87,7 +91,7 @@ class Base(DeclarativeBase):
 
 class Escalation(Base):
     __tablename__ = "escalations"
-    __table_args__ = (UniqueConstraint("session_id", "escalation_event_id"),)
+    __table_args__ = (UniqueConstraint("tenant", "session_id", "escalation_event_id"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # UUIDv5 idempotency key
     session_id: Mapped[str] = mapped_column(String(200), index=True)
@@ -175,9 +179,10 @@ class TicketComment(Base):
 
 class OutgoingMessage(Base):
     __tablename__ = "outgoing_messages"
-    __table_args__ = (UniqueConstraint("session_id", "seq"),)
+    __table_args__ = (UniqueConstraint("tenant", "session_id", "seq"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True)  # UUIDv5(ticket, comment): stable
+    tenant: Mapped[str] = mapped_column(String(100), default="default")
     session_id: Mapped[str] = mapped_column(String(200), index=True)
     seq: Mapped[int] = mapped_column(Integer)  # per-session order
     comment_id: Mapped[int] = mapped_column(ForeignKey("ticket_comments.id"), unique=True)
@@ -284,9 +289,24 @@ class FlowRun(Base):
 class SessionOutcome(Base):
     __tablename__ = "session_outcomes"
 
+    tenant: Mapped[str] = mapped_column(String(100), primary_key=True, default="default")
     session_id: Mapped[str] = mapped_column(String(200), primary_key=True)
     outcome: Mapped[str] = mapped_column(String(20))  # answered_by_bot | escalated | abandoned
     confirmation: Mapped[str] = mapped_column(String(20))  # confirmed | assumed
-    tenant: Mapped[str | None] = mapped_column(String(100))
     served_case_ids: Mapped[list[Any]]
     reported_at: Mapped[dt.datetime]
+
+
+class ApiKey(Base):
+    """A caller's API key: never the key itself, only its public prefix and a SHA-256 hash."""
+
+    __tablename__ = "api_keys"
+
+    prefix: Mapped[str] = mapped_column(String(16), primary_key=True)  # public part of the key
+    key_hash: Mapped[str] = mapped_column(String(64))
+    tenant: Mapped[str] = mapped_column(String(100))  # a tenant, or "*" for an operator key
+    scopes: Mapped[list[Any]]
+    name: Mapped[str] = mapped_column(String(100), default="")
+    created_at: Mapped[dt.datetime]
+    last_used_at: Mapped[dt.datetime | None]
+    revoked_at: Mapped[dt.datetime | None]

@@ -3,14 +3,47 @@
 Built once at an entry point (`IngestionSettings.load()`) and passed down; importing this module
 reads nothing. Every field maps to an environment variable ``CASELOOP_<FIELD>`` (upper case) and
 may also come from an env file. The README lists them all; a test keeps that list complete.
+
+List settings take a single value, a comma-separated list or a JSON list. A malformed value makes
+`load` raise `SettingsError` with one line naming the variable and what it expects.
 """
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
+from typing import Annotated, Any
 
-from pydantic import Field, SecretStr
-from pydantic_settings import BaseSettings, SettingsConfigDict
+from pydantic import Field, SecretStr, ValidationError, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from ingestion.errors import SettingsError
+
+LIST_EXPECTS = "a single value, a comma-separated list, or a JSON list of strings"
+
+
+def split_list(value: Any) -> Any:
+    """A list setting from the environment: one value, ``a,b`` or ``["a", "b"]``."""
+    if not isinstance(value, str):
+        return value
+    text = value.strip()
+    if text.startswith("["):
+        try:
+            items = json.loads(text)
+        except json.JSONDecodeError:
+            raise ValueError(f"expects {LIST_EXPECTS}") from None
+        if not isinstance(items, list) or not all(isinstance(i, str) for i in items):
+            raise ValueError(f"expects {LIST_EXPECTS}")
+        return items
+    return [part.strip() for part in text.split(",") if part.strip()]
+
+
+def _one_line(error: ValidationError, prefix: str) -> str:
+    """The first problem of a settings error as ``VARIABLE: what it expects``."""
+    first = error.errors(include_url=False)[0]
+    name = f"{prefix}{first['loc'][0]}".upper() if first["loc"] else prefix.rstrip("_")
+    message = str(first["msg"]).removeprefix("Value error, ")
+    return f"{name}: {message} (see the settings table in the README)"
 
 
 class IngestionSettings(BaseSettings):
@@ -53,6 +86,16 @@ class IngestionSettings(BaseSettings):
     service_host: str = Field("127.0.0.1", description="Bind address of `caseloop serve`.")
     service_port: int = Field(8700, description="Port of `caseloop serve`.")
     multi_tenant: bool = Field(False, description="Require a tenant on every request.")
+    allowed_hosts: Annotated[list[str], NoDecode] = Field(
+        default_factory=lambda: ["*"],
+        description="Host header values the service answers (e.g. caseloop.example.com); * any.",
+    )
+    require_api_keys: bool = Field(
+        True, description="Require a bearer API key on every route but health and webhooks."
+    )
+    api_key_cache_seconds: float = Field(
+        5.0, description="How long a verified key is trusted before it is re-read (revocation)."
+    )
     # Outbox relay; the lease and retry settings are those of every work queue (ingestion.queue:
     # outbox, webhook inbox, pushes to the orchestrator)
     relay_batch_size: int = Field(20, description="Outbox rows claimed per relay round.")
@@ -73,9 +116,9 @@ class IngestionSettings(BaseSettings):
         1.0, description="Idle wait of the long-running relay (seconds)."
     )
     # Webhooks
-    webhook_secrets: list[SecretStr] = Field(
+    webhook_secrets: Annotated[list[SecretStr], NoDecode] = Field(
         default_factory=list,
-        description="Standard Webhooks secrets (whsec_…), several for rotation.",
+        description="Standard Webhooks secrets (whsec_…): one, a comma-separated or JSON list.",
     )
     helpdesk_webhook_token: SecretStr = Field(
         SecretStr(""), description="Secret the operator puts in django-helpdesk's webhook URL."
@@ -85,15 +128,18 @@ class IngestionSettings(BaseSettings):
         7.0, description="How long delivery ids are kept for dedupe."
     )
     # Webhook receiver and inbox worker (updates)
-    webhook_sources: list[str] = Field(
+    webhook_sources: Annotated[list[str], NoDecode] = Field(
         default_factory=list,
-        description="Sources accepted at POST /webhooks/{source} besides `ticketing`.",
+        description="Sources accepted at POST /webhooks/{source} besides `ticketing` and the adapter's name.",
     )
     webhook_max_body_bytes: int = Field(
         1_000_000, description="Largest webhook body accepted (HTTP 413 above)."
     )
     webhook_max_pending: int = Field(
         10_000, description="Pending inbox deliveries above which the receiver answers 429."
+    )
+    webhook_rejection_flush_seconds: float = Field(
+        5.0, description="Rejections of unknown webhook sources are written at most this often."
     )
     webhook_retry_after_seconds: int = Field(
         30, description="Retry-After sent with a back-pressure 429."
@@ -135,7 +181,7 @@ class IngestionSettings(BaseSettings):
     learning_batch_size: int = Field(
         64, description="Cases summarised, tagged and indexed together."
     )
-    learning_phone_regions: list[str] = Field(
+    learning_phone_regions: Annotated[list[str], NoDecode] = Field(
         default_factory=lambda: ["US", "GB", "DE", "FR"],
         description="Regions whose national phone formats redaction recognises.",
     )
@@ -153,10 +199,24 @@ class IngestionSettings(BaseSettings):
         900.0, description="Outbox rows pending longer than this are re-driven by ticket_sync."
     )
 
+    _lists = field_validator(
+        "webhook_secrets",
+        "webhook_sources",
+        "learning_phone_regions",
+        "allowed_hosts",
+        mode="before",
+    )(split_list)
+
     @classmethod
     def load(cls, env_file: Path | None = None) -> IngestionSettings:
-        """Read the environment (and ``env_file`` when given): call this at entry points only."""
-        return cls(_env_file=env_file) if env_file else cls()  # type: ignore[call-arg]
+        """Read the environment (and ``env_file`` when given): call this at entry points only.
+
+        Raises `SettingsError` (one line: the variable and what it expects) on a malformed value.
+        """
+        try:
+            return cls(_env_file=env_file) if env_file else cls()  # type: ignore[call-arg]
+        except ValidationError as exc:
+            raise SettingsError(_one_line(exc, "CASELOOP_")) from None
 
     @property
     def resolved_database_url(self) -> str:

@@ -14,6 +14,8 @@ each is wrapped in one of these (the original is kept as ``__cause__``)::
     ├── IndexIncompatible      the stored schema version, model or BM25 setup differs from this code's
     ├── IndexBusy              another process holds the writer lock of an embedded index
     ├── EngineError            the Qdrant engine failed (server down, corrupt shard, …)
+    │   └── IndexCorrupt       the index folder is damaged (unreadable CURRENT, generations
+    │                          without a pointer, a file where the folder should be)
     ├── EncoderError           the dense model could not be loaded or exported
     └── CalibrationError       labelled samples cannot fit a verdict policy (too few, one class)
 """
@@ -63,6 +65,10 @@ class IndexBusy(RetrievalError):
 
 class EngineError(RetrievalError):
     """The Qdrant engine (embedded or server) failed."""
+
+
+class IndexCorrupt(EngineError):
+    """The embedded index's folder is damaged; nothing is created over it."""
 
 
 class EncoderError(RetrievalError):

@@ -24,6 +24,7 @@ from __future__ import annotations
 import fcntl
 import json
 import os
+import re
 import shutil
 import threading
 import time
@@ -32,11 +33,12 @@ from pathlib import Path
 from typing import IO, Any
 
 from retrieval.engine import Probe, Ranked, StoredPoint
-from retrieval.errors import EngineError, IndexBusy, IndexMissing
+from retrieval.errors import EngineError, IndexBusy, IndexCorrupt, IndexMissing
 from retrieval.shard import Shard
 
 _POINTER = "CURRENT"
 _PREFIX = "gen-"
+_NAME = re.compile(rf"^{_PREFIX}\d{{6,}}$")
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
@@ -87,7 +89,15 @@ class GenerationEngine:
         self._work_manifest: dict[str, Any] = {}
         self._dirty = False
         self._published_at = 0.0
+        if root.exists() and not root.is_dir():
+            raise IndexCorrupt(f"{root} is a file, not an index folder")
         if not (root / _POINTER).exists():
+            if any((root / "generations").glob(f"{_PREFIX}[0-9]*")):
+                # Creating here would publish an empty index over intact generations.
+                raise IndexCorrupt(
+                    f"{root} holds generations but no {_POINTER} pointer: restore it (the name "
+                    "of the newest generations/gen-* folder) instead of creating a new index"
+                )
             if not create:
                 raise IndexMissing(f"no index at {root} (no {_POINTER} pointer)")
             self._create(initial_manifest)
@@ -95,9 +105,14 @@ class GenerationEngine:
     # -- reading -------------------------------------------------------------------------
     def _pointer(self) -> str:
         try:
-            return (self.root / _POINTER).read_text().strip()
+            name = (self.root / _POINTER).read_bytes().decode("ascii").strip()
         except FileNotFoundError as exc:
             raise IndexMissing(f"no index at {self.root} (no {_POINTER} pointer)") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise IndexCorrupt(f"{self.root / _POINTER} is unreadable: {exc}") from exc
+        if not _NAME.match(name):
+            raise IndexCorrupt(f"{self.root / _POINTER} does not name a generation")
+        return name
 
     def refresh(self, *, force: bool = False) -> None:
         """Switch to the newest published generation if the pointer moved."""

@@ -23,6 +23,7 @@ from retrieval.errors import (
     EmptyQuery,
     InvalidDocument,
     InvalidFilter,
+    InvalidQuery,
     QueryTooLong,
     TenantRequired,
 )
@@ -207,6 +208,10 @@ class Index:
     def _check_query(self, query: str) -> str:
         if not isinstance(query, str) or not query.strip():
             raise EmptyQuery("query: empty")
+        try:
+            query.encode("utf-8")
+        except UnicodeEncodeError:
+            raise InvalidQuery("query: not valid Unicode text (a lone surrogate)") from None
         if len(query) > self._settings.max_query_chars:
             raise QueryTooLong(
                 f"query: {len(query)} characters, at most {self._settings.max_query_chars}"
@@ -214,6 +219,10 @@ class Index:
         return query.strip()
 
     def _check_filters(self, filters: Filters | None) -> dict[str, str | int | bool]:
+        if filters is not None and not isinstance(filters, Mapping):
+            raise InvalidFilter(
+                "filters: must be a mapping of key to value, e.g. {'tenant': 'acme'}"
+            )
         checked = dict(filters or {})
         for key, value in checked.items():
             if key not in self._filter_keys:

@@ -5,10 +5,13 @@ from __future__ import annotations
 import re
 from pathlib import Path
 
+import pytest
+
 import retrieval
 from ingestion import get_escalation
 from ingestion.escalations import escalation_key
 from ingestion.http import create_app
+from ingestion.keys import create_key
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
 from tests.support.loopback import serve
@@ -28,7 +31,9 @@ def test_example_is_about_ten_lines() -> None:
     assert len(code) <= 14
 
 
-def test_orchestrator_example_answers_and_escalates(tmp_path: Path, sqlite_store: Store) -> None:
+def test_orchestrator_example_answers_and_escalates(
+    tmp_path: Path, sqlite_store: Store, monkeypatch: pytest.MonkeyPatch
+) -> None:
     index_dir = tmp_path / "index"
     writer = retrieval.open_index(str(index_dir))
     writer.upsert(
@@ -43,6 +48,8 @@ def test_orchestrator_example_answers_and_escalates(tmp_path: Path, sqlite_store
         ]
     )
     writer.close()
+    key, _ = create_key(sqlite_store, tenant="acme", scopes=["escalate"])
+    monkeypatch.setenv("CASELOOP_API_KEY", key)
     with serve(create_app(IngestionSettings(), sqlite_store)) as url:
         code = orchestrator_example()
         code = code.replace('".caseloop/index"', repr(str(index_dir)))
@@ -55,6 +62,6 @@ def test_orchestrator_example_answers_and_escalates(tmp_path: Path, sqlite_store
         assert answer.startswith("Refunds take 5 business days")
         reply = handle("s-2", "e-1", "Can your drone deliver pizza to the lighthouse tonight?")
         assert reply == "A colleague will answer here shortly."
-    view = get_escalation(sqlite_store, escalation_key("s-2", "e-1"))
+    view = get_escalation(sqlite_store, escalation_key("s-2", "e-1", "acme"))
     assert view.session_id == "s-2"
     assert view.state == "pending"  # no relay runs here: the escalation waits in the outbox

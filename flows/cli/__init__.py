@@ -14,6 +14,7 @@ from flows.cli import (
     db,  # noqa: F401  (registers commands)
     demo,  # noqa: F401  (registers commands)
     eval,  # noqa: F401  (registers commands)
+    keys,  # noqa: F401  (registers commands)
     learn,  # noqa: F401  (registers commands)
     outbox,  # noqa: F401  (registers commands)
     relay,  # noqa: F401  (registers commands)

@@ -29,7 +29,13 @@ def env_file(ctx: typer.Context) -> Path | None:
 
 def ingestion_settings(ctx: typer.Context) -> IngestionSettings:
     """The ingestion settings for this invocation (environment plus --env-file)."""
-    return IngestionSettings.load(env_file(ctx))
+    from ingestion.errors import SettingsError
+
+    try:
+        return IngestionSettings.load(env_file(ctx))
+    except SettingsError as exc:
+        typer.echo(f"caseloop: {exc}", err=True)
+        raise typer.Exit(2) from None
 
 
 def store(settings: IngestionSettings) -> Store:

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 
 from flows.demo.errors import DemoError
 from flows.demo.sample import Conversation
+from ingestion.tenancy import split_qualified
 from ingestion.ticketing import RemoteTicket, TicketingAdapter
 
 
@@ -59,12 +60,13 @@ class Agents:
         """Answer and resolve each ticket whose conversation is known; others stay untouched."""
         worked: list[Worked] = []
         for ticket in tickets:
-            session = ticket.external_conversation_id
+            qualified = ticket.external_conversation_id
+            session = split_qualified(qualified)[1] if qualified else None
             conversation = conversations.get(session or "")
             if conversation is None or session is None:
                 raise DemoError(
                     f"ticket {ticket.id} in the queue belongs to no demo conversation "
-                    f"(external conversation id {session!r})"
+                    f"(external conversation id {qualified!r})"
                 )
             worked.append(self._answer(ticket.id, session, conversation))
             progress()

@@ -23,11 +23,12 @@ from sqlalchemy import func, select
 
 from flows.demo import invariants, night
 from flows.demo.agents import Agents
-from flows.demo.chatbot import Chatbot
+from flows.demo.chatbot import TENANT, Chatbot
 from flows.demo.errors import DemoError
 from flows.demo.ledger import Ledger, Outcome
 from flows.demo.sample import Conversation
 from flows.demo.stack import Stack
+from ingestion.keys import create_key
 from ingestion.schema import Ticket, WebhookDelivery
 from ingestion.status import OPEN_STATUSES
 
@@ -61,7 +62,11 @@ class Simulation:
         self._index_path = index_path
         self._retrieval_settings = settings
         self._progress = progress
-        self._client = httpx.Client(timeout=30.0)
+        # The chatbot calls the service as a real orchestrator would: with its tenant's API key.
+        key, _ = create_key(
+            self._store(), tenant=TENANT, scopes=["escalate", "messages:read", "outcomes:write"]
+        )
+        self._client = httpx.Client(timeout=30.0, headers={"Authorization": f"Bearer {key}"})
         self._bot = Chatbot(index, stack.service_url, client=self._client)
         self._agents = Agents(stack.adapter)
         self.outcome = RunRecord(Ledger())

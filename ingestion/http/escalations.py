@@ -13,22 +13,23 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, HTTPException, Path, Request
+from fastapi import APIRouter, Depends, HTTPException, Path, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from fastapi.responses import JSONResponse
 
 from ingestion.errors import IdempotencyConflict, InvalidEscalation, NotFound
 from ingestion.escalations import (
-    EscalationRequest,
     PayloadTooLarge,
     escalate,
     get_escalation,
     parse_escalation,
 )
+from ingestion.http.auth import AUTH_RESPONSES, Escalate, tenant_of, visible_to
 from ingestion.http.body import read_limited
 from ingestion.http.deps import get_settings, get_store
+from ingestion.http.responses import SafeJSONResponse, problem
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
+from ingestion.tenancy import ALL_TENANTS, SESSION_ID_PATTERN
 
 router = APIRouter(tags=["escalations"])
 
@@ -41,25 +42,13 @@ _VIEW_EXAMPLE = {
 }
 
 
-def _problems(status: int, title: str, problems: list[tuple[str, str]]) -> JSONResponse:
-    detail = [
-        {
-            "loc": ["body", *field.replace("[", ".").replace("]", "").split(".")],
-            "field": field,
-            "msg": msg,
-        }
-        for field, msg in problems
-    ]
-    return JSONResponse({"title": title, "detail": detail}, status_code=status)
-
-
 @router.post(
     "/escalations",
     status_code=201,
     openapi_extra={
         "requestBody": {
             "required": True,
-            "content": {"application/json": {"schema": EscalationRequest.model_json_schema()}},
+            "content": {"application/json": {"schema": {}}},  # filled by ingestion.http.openapi
         }
     },
     responses={
@@ -68,6 +57,7 @@ def _problems(status: int, title: str, problems: list[tuple[str, str]]) -> JSONR
             "description": "Accepted: queued for delivery.",
             "content": {"application/json": {"example": _VIEW_EXAMPLE}},
         },
+        **AUTH_RESPONSES,
         413: {"description": "The body is over CASELOOP_MAX_PAYLOAD_BYTES."},
         422: {
             "description": "Invalid payload, or the idempotency key reused with another payload."
@@ -76,9 +66,10 @@ def _problems(status: int, title: str, problems: list[tuple[str, str]]) -> JSONR
 )
 async def post_escalation(
     request: Request,
+    caller: Escalate,
     store: Annotated[Store, Depends(get_store)],
     settings: Annotated[IngestionSettings, Depends(get_settings)],
-) -> JSONResponse:
+) -> Response:
     """Hand a conversation to a human: the escalation and its outbox row commit together."""
     body = await read_limited(request, settings.max_payload_bytes)
     try:
@@ -86,28 +77,32 @@ async def post_escalation(
             raise PayloadTooLarge(
                 [("body", f"over the limit of {settings.max_payload_bytes} bytes")]
             )
-        parsed = parse_escalation(body, settings=settings)
+        own = None if caller.tenant == ALL_TENANTS else caller.tenant
+        parsed = parse_escalation(body, settings=settings, tenant=own)
+        tenant_of(caller, parsed.tenant, settings)  # 403 for another tenant's name
         view = await run_in_threadpool(escalate, store, parsed, settings=settings)
     except PayloadTooLarge as exc:
-        return _problems(413, "payload too large", exc.problems)
+        return problem(413, "payload too large", exc.problems)
     except InvalidEscalation as exc:
-        return _problems(422, "invalid escalation", exc.problems)
+        return problem(422, "invalid escalation", exc.problems)
     except IdempotencyConflict as exc:
-        return _problems(
-            422, "idempotency key reused with a different payload", [("body", str(exc))]
-        )
+        return problem(422, "idempotency key reused with a different payload", [("body", str(exc))])
     status = 200 if view.replayed else 201
     headers = {"Location": f"/escalations/{view.id}"}
-    return JSONResponse(view.to_dict(), status_code=status, headers=headers)
+    return SafeJSONResponse(view.to_dict(), status_code=status, headers=headers)
 
 
-@router.get("/escalations/{escalation_id}")
+@router.get(
+    "/escalations/{escalation_id}",
+    responses={**AUTH_RESPONSES, 404: {"description": "No such escalation (for this key)."}},
+)
 def read_escalation(
-    escalation_id: Annotated[str, Path(min_length=1, max_length=64)],
+    escalation_id: Annotated[str, Path(min_length=1, max_length=64, pattern=SESSION_ID_PATTERN)],
     store: Annotated[Store, Depends(get_store)],
+    caller: Escalate,
 ) -> dict[str, Any]:
     """State of an escalation: pending, delivered (ticket id and link) or dead (last error)."""
     try:
-        return get_escalation(store, escalation_id).to_dict()
+        return get_escalation(store, escalation_id, tenant=visible_to(caller)).to_dict()
     except NotFound as exc:
         raise HTTPException(status_code=404, detail=str(exc)) from exc

@@ -2,11 +2,18 @@
 
 Two kinds of sender:
 
-* Standard Webhooks (sources ``ticketing`` and ``webhook_sources``): signed with one of
-  ``webhook_secrets``; the body is a hint ``{"type": …, "data": {"ticket_id": …}}``.
-* django-helpdesk's built-in webhooks (source ``helpdesk`` with ``?token=…``): unsigned, so they
-  are accepted only with the URL secret ``helpdesk_webhook_token``; the body (``{"ticket": {…},
-  "followup_id": …}``) is used only for the ticket id: the worker re-reads the ticket.
+* Standard Webhooks (source ``ticketing``, the adapter's own name such as ``rt``, and
+  ``webhook_sources``): signed with one of ``webhook_secrets``; the body is a hint
+  ``{"type": …, "data": {"ticket_id": …}}``.
+* django-helpdesk's built-in webhooks (source ``helpdesk`` with ``?token=…``, or the token in an
+  ``X-Caseloop-Token`` header): unsigned, so they are accepted only with the secret
+  ``helpdesk_webhook_token``; the body (``{"ticket": {…}, "followup_id": …}``) is used only for the
+  ticket id: the worker re-reads the ticket.
+
+Delivery ids longer than `MAX_DELIVERY_ID` are kept as ``sha256:<hex of the whole id>``, so two
+different long ids never collide. Rejections of unknown sources (anyone can send those) are counted
+in memory and written at most every ``webhook_rejection_flush_seconds``: no database write per
+request.
 
 Answers: 202 stored, 200 duplicate (acknowledged and dropped), 400/401/404/413 for typed
 rejections (counted in ``webhook_rejections``, logged without secret or body), 500 when a
@@ -16,6 +23,7 @@ Retry-After when more than ``webhook_max_pending`` deliveries wait for the worke
 
 from __future__ import annotations
 
+import collections
 import hashlib
 import hmac
 import logging
@@ -39,6 +47,11 @@ log = logging.getLogger(__name__)
 router = APIRouter(tags=["webhooks"])
 
 HELPDESK = "helpdesk"
+TICKETING = "ticketing"  # the configured adapter, whatever its name
+TOKEN_HEADER = "x-caseloop-token"
+#: Headers never written to the inbox: they carry credentials.
+UNSTORED_HEADERS = frozenset({TOKEN_HEADER, "authorization", "cookie", "proxy-authorization"})
+MAX_DELIVERY_ID = 200
 UNKNOWN_SOURCE = "(unknown)"  # counters of unknown sources share one row: names are untrusted
 STATUS = {
     "missing_header": 400,
@@ -145,15 +158,61 @@ def _back_pressure(request: Request, store: Store, settings: IngestionSettings) 
     return pressure
 
 
-def _reject(store: Store, source: str, exc: WebhookRejected) -> JSONResponse:
-    inbox.record_rejection(store, source=source, reason=exc.reason)
+def delivery_key(delivery_id: str) -> str:
+    """The stored delivery id: the id itself, or a hash of the whole id when it is too long."""
+    if len(delivery_id) <= MAX_DELIVERY_ID:
+        return delivery_id
+    return f"sha256:{hashlib.sha256(delivery_id.encode('utf-8', 'surrogatepass')).hexdigest()}"
+
+
+class RejectionTally:
+    """Counts rejections in memory and writes them together, at most every ``interval`` seconds."""
+
+    def __init__(self, store: Store, interval: float) -> None:
+        self.store, self.interval = store, interval
+        self._pending: collections.Counter[tuple[str, str]] = collections.Counter()
+        self._flushed = time.monotonic()
+        self._lock = threading.Lock()
+
+    def add(self, source: str, reason: str) -> None:
+        with self._lock:
+            self._pending[(source, reason)] += 1
+            due = time.monotonic() - self._flushed >= self.interval
+        if due:
+            self.flush()
+
+    def flush(self) -> None:
+        with self._lock:
+            pending, self._pending = self._pending, collections.Counter()
+            self._flushed = time.monotonic()
+        for (source, reason), count in pending.items():
+            inbox.record_rejection(self.store, source=source, reason=reason, count=count)
+
+
+def _reject(store: Store, source: str, exc: WebhookRejected, tally: RejectionTally) -> JSONResponse:
+    if source == UNKNOWN_SOURCE:
+        tally.add(source, exc.reason)
+    else:
+        inbox.record_rejection(store, source=source, reason=exc.reason)
     log.warning("webhook rejected: source=%s reason=%s (%s)", source, exc.reason, exc)
     return JSONResponse(
         {"error": exc.reason, "detail": str(exc)}, status_code=STATUS.get(exc.reason, 400)
     )
 
 
-@router.post("/webhooks/{source}", status_code=202)
+@router.post(
+    "/webhooks/{source}",
+    status_code=202,
+    responses={
+        200: {"description": "A duplicate delivery: acknowledged and dropped."},
+        400: {"description": "Missing or malformed signature headers, stale time, bad body."},
+        401: {"description": "Bad signature or token."},
+        404: {"description": "No receiver for this source."},
+        413: {"description": "Body over CASELOOP_WEBHOOK_MAX_BODY_BYTES."},
+        429: {"description": "Too many deliveries wait; Retry-After says when to retry."},
+        500: {"description": "A configured webhook secret is malformed (the sender retries)."},
+    },
+)
 async def receive_webhook(
     source: str,
     request: Request,
@@ -162,7 +221,8 @@ async def receive_webhook(
     """Verify a delivery, store it raw and acknowledge it (processing happens after the 2xx)."""
     settings: IngestionSettings = request.app.state.settings
     store: Store = request.app.state.store
-    known = {settings.ticketing, *settings.webhook_sources}
+    token = request.headers.get(TOKEN_HEADER, token)
+    known = {TICKETING, settings.ticketing, *settings.webhook_sources}
     native = source == HELPDESK and token is not None
     counted_as = source if native or source in known else UNKNOWN_SOURCE
     try:
@@ -177,7 +237,8 @@ async def receive_webhook(
         else:
             delivery_id, ticket_id = standard_delivery(request.headers, body, settings)
     except WebhookRejected as exc:
-        return await run_in_threadpool(_reject, store, counted_as, exc)
+        tally: RejectionTally = request.app.state.webhook_rejections
+        return await run_in_threadpool(_reject, store, counted_as, exc, tally)
     return await run_in_threadpool(
         _store, request, store, settings, source, delivery_id, ticket_id, body
     )
@@ -202,9 +263,9 @@ def _store(
     outcome = inbox.store_delivery(
         store,
         source=source,
-        delivery_id=delivery_id,
+        delivery_id=delivery_key(delivery_id),
         ticket_external_id=ticket_id,
-        headers=dict(request.headers),
+        headers={k: v for k, v in request.headers.items() if k.lower() not in UNSTORED_HEADERS},
         body=body,
     )
     if outcome == "duplicate":

@@ -31,6 +31,14 @@ def env_for(tmp_path: Path, **extra: str) -> dict[str, str]:
 
 def test_serve_accepts_escalations_and_stops_on_sigterm(tmp_path: Path) -> None:
     port = free_port()
+    created = subprocess.run(
+        [*CLI, "keys", "create", "--scope", "escalate"],
+        env=env_for(tmp_path),
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    key = created.stdout.strip().splitlines()[-1]  # the key alone on the last line
     server = subprocess.Popen(
         [*CLI, "serve", "--port", str(port)],
         env=env_for(tmp_path),
@@ -47,7 +55,10 @@ def test_serve_accepts_escalations_and_stops_on_sigterm(tmp_path: Path) -> None:
                 assert server.poll() is None
                 assert time.monotonic() < deadline
                 time.sleep(0.1)
-        response = httpx.post(f"http://127.0.0.1:{port}/escalations", json=escalation_payload())
+        url = f"http://127.0.0.1:{port}/escalations"
+        assert httpx.post(url, json=escalation_payload()).status_code == 401
+        headers = {"Authorization": f"Bearer {key}"}
+        response = httpx.post(url, json=escalation_payload(), headers=headers)
         assert response.status_code == 201
     finally:
         server.send_signal(signal.SIGTERM)

@@ -96,7 +96,7 @@ def test_stuck_outbox_rows_are_redriven_and_delivered(
     report = ticket_sync(settings=SETTINGS, store=store, adapter=adapter)
     assert len(report.redriven) == 1
     assert report.delivered == 1
-    assert adapter.find_by_conversation(session) is not None
+    assert adapter.find_by_conversation(f"acme/{session}") is not None  # tenant-qualified
 
 
 def test_drift_reports_status_mismatch_and_missing_ticket(

@@ -38,10 +38,10 @@ def rows(store: Store) -> tuple[int, int]:
 
 
 def test_key_is_uuid5_over_session_and_event() -> None:
-    key = escalation_key("sess-1", "ev-1")
+    key = escalation_key("sess-1", "ev-1", "acme")
     assert uuid.UUID(key).version == 5
-    assert key == escalation_key("sess-1", "ev-1")
-    assert key != escalation_key("sess-1", "ev-2")
+    assert key == escalation_key("sess-1", "ev-1", "acme")
+    assert key != escalation_key("sess-1", "ev-2", "acme")
     # "a:b" + "c" and "a" + "b:c" are different events but the same joined text; document it
     assert escalation_key("a:b", "c") == escalation_key("a", "b:c")
 
@@ -49,7 +49,7 @@ def test_key_is_uuid5_over_session_and_event() -> None:
 def test_escalation_and_outbox_row_commit_together(store: Store) -> None:
     view = escalate(store, request(escalation_payload()), settings=SETTINGS, clock=lambda: T0)
     assert (view.state, view.kind, view.replayed) == ("pending", "create", False)
-    assert view.id == escalation_key("sess-1", "ev-1")
+    assert view.id == escalation_key("sess-1", "ev-1", "acme")
     assert view.created_at == T0
     with store.transaction() as tx:
         box = tx.scalars(select(OutboxRow)).one()
@@ -125,7 +125,7 @@ def test_kind_follows_the_mirrored_ticket(store: Store, status: str, kind: str) 
 
 
 def test_outbox_failure_leaves_no_escalation(store: Store) -> None:
-    key = escalation_key("sess-1", "ev-1")
+    key = escalation_key("sess-1", "ev-1", "acme")
     with store.transaction() as tx:  # an outbox row squatting on the key makes the insert fail
         tx.add(
             OutboxRow(

@@ -15,6 +15,7 @@ from ingestion.http import create_app
 from ingestion.schema import Escalation, OutboxRow
 from ingestion.store import Store
 from tests.support.fake_ticketing import FakeTicketing, escalation_payload, later_event
+from tests.support.keys import bearer
 from tests.support.loopback import serve
 
 SETTINGS = IngestionSettings(max_payload_bytes=20_000)
@@ -22,7 +23,8 @@ SETTINGS = IngestionSettings(max_payload_bytes=20_000)
 
 @pytest.fixture
 def client(store: Store) -> Iterator[httpx.Client]:
-    with serve(create_app(SETTINGS, store)) as url, httpx.Client(base_url=url) as client:
+    app = create_app(SETTINGS, store)
+    with serve(app) as url, httpx.Client(base_url=url, headers=bearer(store)) as client:
         yield client
 
 
@@ -41,7 +43,7 @@ def fields(response: httpx.Response) -> dict[str, str]:
 def test_created_then_replayed(client: httpx.Client, store: Store) -> None:
     created = client.post("/escalations", json=escalation_payload())
     assert created.status_code == 201
-    key = escalation_key("sess-1", "ev-1")
+    key = escalation_key("sess-1", "ev-1", "acme")
     assert created.headers["location"] == f"/escalations/{key}"
     assert created.json()["state"] == "pending"
     assert created.json()["kind"] == "create"
@@ -117,7 +119,9 @@ def test_oversized_body_is_413(client: httpx.Client, store: Store) -> None:
     assert fields(response) == {"body": "over the limit of 20000 bytes"}
     # a chunked body without Content-Length is cut off too
     chunks = iter([json.dumps(payload).encode()[i : i + 4096] for i in range(0, 26_000, 4096)])
-    streamed = client.post("/escalations", content=chunks)
+    streamed = client.post(
+        "/escalations", content=chunks, headers={"content-type": "application/json"}
+    )
     assert streamed.status_code == 413
     assert count(store) == (0, 0)
 
@@ -131,7 +135,8 @@ def test_unknown_escalation_is_404(client: httpx.Client) -> None:
 def test_openapi_documents_the_payload(client: httpx.Client) -> None:
     spec = client.get("/openapi.json").json()
     body = spec["paths"]["/escalations"]["post"]["requestBody"]["content"]["application/json"]
-    assert "reason" in body["schema"]["required"]
+    name = body["schema"]["$ref"].removeprefix("#/components/schemas/")
+    assert "reason" in spec["components"]["schemas"][name]["required"]
     assert client.get("/docs").status_code == 200
 
 

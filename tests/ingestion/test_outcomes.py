@@ -33,13 +33,19 @@ def test_first_report_creates_and_later_report_replaces(store: Store) -> None:
     )
     view = record_outcome(store, "s-1", first, settings=settings)
     assert view.created is True
-    assert get_outcome(store, "s-1").served_case_ids == ("T-1", "T-2")
+    assert get_outcome(store, "s-1", tenant="acme").served_case_ids == ("T-1", "T-2")
 
-    later = OutcomeReport(outcome="escalated", confirmation="confirmed", served_case_ids=["T-1"])
+    later = OutcomeReport(
+        outcome="escalated", confirmation="confirmed", tenant="acme", served_case_ids=["T-1"]
+    )
     view = record_outcome(store, "s-1", later, settings=settings, clock=lambda: AT)
     assert view.created is False
-    stored = get_outcome(store, "s-1")
-    assert (stored.outcome, stored.confirmation, stored.tenant) == ("escalated", "confirmed", None)
+    stored = get_outcome(store, "s-1", tenant="acme")
+    assert (stored.outcome, stored.confirmation, stored.tenant) == (
+        "escalated",
+        "confirmed",
+        "acme",
+    )
     assert stored.served_case_ids == ("T-1",)
     assert stored.reported_at == AT
     assert _count(store) == 1

@@ -8,12 +8,14 @@ from ingestion.http import create_app
 from ingestion.outcomes import get_outcome
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
+from tests.support.keys import bearer
 from tests.support.loopback import serve
 
 
 def test_outcome_round_trip_and_rejections(store: Store) -> None:
     app = create_app(IngestionSettings(), store)
-    with serve(app) as url, httpx.Client(base_url=url) as client:
+    acme = bearer(store, tenant="acme", scopes=("outcomes:write",))
+    with serve(app) as url, httpx.Client(base_url=url, headers=acme) as client:
         body = {
             "outcome": "answered_by_bot",
             "confirmation": "confirmed",
@@ -35,7 +37,7 @@ def test_outcome_round_trip_and_rejections(store: Store) -> None:
         assert client.get("/sessions/s-8/outcome").status_code == 404
         too_long = client.post(f"/sessions/{'x' * 201}/outcome", json=body)
         assert too_long.status_code == 422
-    assert get_outcome(store, "s-7").tenant == "acme"
+    assert get_outcome(store, "s-7", tenant="acme").tenant == "acme"
 
 
 def test_multi_tenant_service_refuses_outcome_without_tenant(sqlite_store: Store) -> None:
@@ -44,6 +46,7 @@ def test_multi_tenant_service_refuses_outcome_without_tenant(sqlite_store: Store
         response = httpx.post(
             f"{url}/sessions/s-9/outcome",
             json={"outcome": "escalated", "confirmation": "confirmed"},
+            headers=bearer(sqlite_store),
         )
     assert response.status_code == 422
     assert response.json()["detail"] == [

@@ -112,7 +112,7 @@ def test_push_dead_on_4xx_and_after_max_attempts(
         assert [(r.push_state, r.push_attempts) for r in rows] == [("dead", 1), ("dead", 2)]
         assert rows[1].last_error == "HTTP 500"
     # Dead pushes stay available to pull.
-    assert [m.seq for m in list_messages(store, "s1")] == [1, 2]
+    assert [m.seq for m in list_messages(store, "s1", tenant="acme")] == [1, 2]
     channel.close()
 
 
@@ -132,7 +132,7 @@ def test_bot_note_after_forward(store: Store) -> None:
     with store.transaction() as s:
         roles = {c.external_id: c.author_role for c in s.scalars(select(TicketComment))}
     assert roles[note.id] == "bot"
-    assert len(list_messages(store, "s1")) == 1
+    assert len(list_messages(store, "s1", tenant="acme")) == 1
 
 
 def test_bot_note_retry_does_not_duplicate(store: Store) -> None:

@@ -43,7 +43,7 @@ def test_creates_ticket_and_mirror(store: Store) -> None:
     key = send(store, clock, escalation_payload())
     assert relay.drain() == RelayReport(delivered=1)
     [ticket] = fake.tickets.values()
-    assert ticket.conversation == "sess-1"
+    assert ticket.conversation == "acme/sess-1"  # qualified by its tenant (ingestion.tenancy)
     assert ticket.body.startswith("**Reason:** No evidence")
     assert ticket.payload["escalation_id"] == key
     assert ticket.payload["reason"] == "no_evidence"

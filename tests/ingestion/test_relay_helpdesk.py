@@ -22,6 +22,7 @@ from ingestion.http import create_app
 from ingestion.store import Store
 from tests.support.fake_ticketing import FakeClock, escalation_payload, later_event
 from tests.support.fault_proxy import FaultProxy
+from tests.support.keys import bearer
 from tests.support.loopback import serve
 
 pytestmark = pytest.mark.helpdesk
@@ -29,14 +30,15 @@ SETTINGS = IngestionSettings(relay_base_delay=1.0, relay_max_delay=30.0, relay_m
 
 
 def tickets_by_conversation(helpdesk: HelpdeskServer, prefix: str) -> dict[str, list[dict]]:  # type: ignore[type-arg]
-    """Every ticket the helpdesk holds whose conversation id starts with ``prefix``."""
+    """Every ticket the helpdesk holds whose session id starts with ``prefix``, by session."""
     found: dict[str, list[dict]] = collections.defaultdict(list)  # type: ignore[type-arg]
     url: str | None = f"{helpdesk.api_url}tickets/?page_size=500"
     headers = {"Authorization": f"Token {helpdesk.token}"}
     while url:
         page = httpx.get(url, headers=headers, timeout=30).json()
         for ticket in page["results"]:
-            conversation = conversation_marker(ticket["description"])
+            # The helpdesk holds a tenant's conversation as <tenant>/<session> (ingestion.tenancy).
+            conversation = (conversation_marker(ticket["description"]) or "").rpartition("/")[2]
             if conversation and conversation.startswith(prefix):
                 found[conversation].append(ticket)
         url = page["next"]
@@ -74,19 +76,20 @@ def test_http_escalation_becomes_one_readable_ticket_then_a_note(
 ) -> None:
     prefix = f"it-{uuid.uuid4().hex[:8]}-"
     first = escalation_payload(f"{prefix}a")
-    with serve(create_app(SETTINGS, store)) as url:
-        created = httpx.post(f"{url}/escalations", json=first)
+    app = create_app(SETTINGS, store)
+    with serve(app) as url, httpx.Client(headers=bearer(store)) as client:
+        created = client.post(f"{url}/escalations", json=first)
         assert created.status_code == 201
         relay, clock = relay_for(store, adapter)  # its clock starts after the request
         relay.drain()
-        shown = httpx.get(f"{url}/escalations/{created.json()['id']}").json()
+        shown = client.get(f"{url}/escalations/{created.json()['id']}").json()
         assert shown["state"] == "delivered"
         assert (
             shown["ticket_url"] == f"{proxy_base(adapter)}/helpdesk/tickets/{shown['ticket_id']}/"
         )
         second = later_event(first, "ev-2", "Still charged twice.", reason="conflict")
-        assert httpx.post(f"{url}/escalations", json=second).json()["kind"] == "update"
-        assert httpx.post(f"{url}/escalations", json=first).status_code == 200  # duplicate
+        assert client.post(f"{url}/escalations", json=second).json()["kind"] == "update"
+        assert client.post(f"{url}/escalations", json=first).status_code == 200  # duplicate
         clock.sleep(5)
         relay.drain()
     [ticket] = tickets_by_conversation(helpdesk, prefix)[f"{prefix}a"]

@@ -122,7 +122,7 @@ def open_ticket(
 
 
 def bodies(store: Store, session_id: str) -> list[str]:
-    return [m.body for m in list_messages(store, session_id)]
+    return [m.body for m in list_messages(store, session_id, tenant="acme")]
 
 
 def reply(adapter: HelpdeskAdapter, ticket_id: str, text: str, *, public: bool) -> None:
@@ -234,7 +234,7 @@ def test_webhooks_and_polling_together_still_once(
             for thread in workers:
                 thread.join(timeout=30)
     assert bodies(store, session_id) == expected
-    assert [m.seq for m in list_messages(store, session_id)] == [1, 2, 3, 4]
+    assert [m.seq for m in list_messages(store, session_id, tenant="acme")] == [1, 2, 3, 4]
     with store.transaction() as s:
         causes = set(s.scalars(select(TicketComment.visibility)))
     assert causes == {"public", "internal"}
@@ -387,7 +387,9 @@ def test_pushed_to_the_orchestrator_signed_in_order_with_bot_notes(
     assert [(m["seq"], m["body"]) for m in pushed] == [
         (n + 1, f"pushed answer {n}") for n in range(3)
     ]
-    assert [m["id"] for m in pushed] == [m.id for m in list_messages(store, session_id)]
+    assert [m["id"] for m in pushed] == [
+        m.id for m in list_messages(store, session_id, tenant="acme")
+    ]
     notes = [c for c in adapter.get_ticket(ticket_id).comments if NOTE_MARKER in c.body]
     assert len(notes) == 3
     assert {c.visibility for c in notes} == {"internal"}
