@@ -12,12 +12,14 @@ from __future__ import annotations
 
 import datetime as dt
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.errors import RunFailed
 from ingestion.cases import LearningReport, learn, write_note
 from ingestion.cases.refresh import pull_updates
 from ingestion.cases.runs import finish_run, last_success, start_run
@@ -103,16 +105,20 @@ def nightly_learning(
     index: Any = None,
     since: dt.datetime | None = None,
     refresh_tickets: bool = True,
+    env_file: str | None = None,
 ) -> LearningReport:
     """Learn from what was resolved or reopened since the last successful run.
 
-    Every argument is optional: a served deployment passes none and the flow builds the store,
-    the adapter and the index from the environment's settings.
+    Every argument is optional: a served deployment passes only ``env_file`` (the settings file
+    of `caseloop --env-file … flows serve`) and the flow builds the store, the adapter and the
+    index from the environment plus that file, as the command line does. A run that failed any
+    case raises `RunFailed` (state ``Failed``) after storing and publishing its report.
     """
-    settings = settings or IngestionSettings.load()
+    file = Path(env_file) if env_file else None
+    settings = settings or IngestionSettings.load(file)
     with ExitStack() as resources:
         store = store or owned_store(settings, resources)
-        index = index or owned_index(resources)
+        index = index or owned_index(resources, file)
         if adapter is None and (refresh_tickets or settings.learning_write_note):
             adapter = owned_adapter(settings, resources)
         return _run(settings, store, adapter, index, since, refresh_tickets)
@@ -149,6 +155,8 @@ def _run(
     finish_run(store, run_id, ok=report.ok, report=report.to_dict(), now=dt.datetime.now(dt.UTC))
     create_markdown_artifact(report.markdown(), key="learning-report", description=report.line())
     logger.info(report.line())
+    if not report.ok:
+        raise RunFailed(report.line(), report)
     return report
 
 
@@ -167,10 +175,10 @@ def owned_store(settings: IngestionSettings, resources: ExitStack) -> Store:
     return store
 
 
-def owned_index(resources: ExitStack) -> Any:
+def owned_index(resources: ExitStack, env_file: Path | None = None) -> Any:
     import retrieval
 
-    index = retrieval.open_index(settings=retrieval.RetrievalSettings.load())
+    index = retrieval.open_index(settings=retrieval.RetrievalSettings.load(env_file))
     resources.callback(index.close)
     return index
 

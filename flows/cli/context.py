@@ -8,6 +8,7 @@ from pathlib import Path
 from types import FrameType
 
 import typer
+from pydantic import ValidationError
 
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store, open_store
@@ -20,8 +21,17 @@ def env_file(ctx: typer.Context) -> Path | None:
 
 
 def ingestion_settings(ctx: typer.Context) -> IngestionSettings:
-    """The ingestion settings for this invocation (environment plus --env-file)."""
-    return IngestionSettings.load(env_file(ctx))
+    """The ingestion settings for this invocation (environment plus --env-file).
+
+    A bad value is one line per setting, naming its variable, and exit code 1; no traceback.
+    """
+    try:
+        return IngestionSettings.load(env_file(ctx))
+    except ValidationError as exc:
+        for error in exc.errors():
+            name = "CASELOOP_" + "_".join(str(part) for part in error["loc"][:1]).upper()
+            typer.echo(f"{name}: {error['msg']} (got {error.get('input')!r})", err=True)
+        raise typer.Exit(1) from None
 
 
 def store(settings: IngestionSettings) -> Store:

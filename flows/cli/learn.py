@@ -64,7 +64,7 @@ def learn_command(
     store = context.store(settings)
     window = None if everything else (_since(since) or last_success(store, "nightly_learning"))
     adapter = build_adapter(settings) if pull or settings.learning_write_note else None
-    index = retrieval.open_index(settings=retrieval.RetrievalSettings.load())
+    index = retrieval.open_index(settings=retrieval.RetrievalSettings.load(context.env_file(ctx)))
     console = Console(stderr=True)
     started = dt.datetime.now(dt.UTC)
     run_id = start_run(store, "nightly_learning", now=started, window_start=window)
@@ -137,13 +137,15 @@ def sync_once_command(
 
 @flows_app.command("serve")
 def serve_command(ctx: typer.Context) -> None:
-    """Register nightly_learning (cron) and ticket_sync (interval) with the Prefect server at
-    PREFECT_API_URL and run them until interrupted."""
-    from flows.serve import ServeError, serve_flows
+    """Register nightly_learning (cron) and ticket_sync (interval) with Prefect's server
+    (PREFECT_API_URL from the environment or the Prefect profile) and run them until interrupted;
+    the runs read the same settings as this command, --env-file included."""
+    from flows.errors import ServeError
+    from flows.serve import serve_flows
 
     settings = context.ingestion_settings(ctx)
     try:
-        serve_flows(settings)
+        serve_flows(settings, context.env_file(ctx))
     except ServeError as exc:
-        Console(stderr=True).print(f"[red]{exc}")
+        typer.echo(str(exc), err=True)  # one unwrapped line, naming the setting
         raise typer.Exit(1) from None
