@@ -97,7 +97,7 @@ def _message(row: OutgoingMessage, source: str, ticket_id: str) -> Message:
     )
 
 
-def _base_query() -> Select[OutgoingMessage, str, str]:
+def _base_query() -> Select[tuple[OutgoingMessage, str, str]]:
     return (
         select(OutgoingMessage, Ticket.source, Ticket.external_id)
         .join(TicketComment, TicketComment.id == OutgoingMessage.comment_id)
