@@ -8,11 +8,18 @@ from __future__ import annotations
 
 from fastapi import FastAPI
 
-from ingestion.http import escalations, health, messages, outcomes, webhooks
+from ingestion.http import escalations, health, messages, metrics, outcomes, webhooks
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
 
-ROUTERS = (health.router, escalations.router, outcomes.router, webhooks.router, messages.router)
+ROUTERS = (
+    health.router,
+    escalations.router,
+    outcomes.router,
+    webhooks.router,
+    messages.router,
+    metrics.router,
+)
 
 
 def create_app(settings: IngestionSettings, store: Store) -> FastAPI:
