@@ -84,22 +84,25 @@ class Message:
         return asdict(self)
 
 
-def _message(row: OutgoingMessage, source: str, ticket_id: str) -> Message:
+def _message(
+    row: OutgoingMessage, source: str, ticket_id: str, written_at: dt.datetime | None
+) -> Message:
     return Message(
         id=row.id,
         session_id=row.session_id,
         seq=row.seq,
         body=row.body,
         author=row.author,
-        created_at=row.created_at.isoformat(),
+        # when the agent wrote it; the row's own time (when it was mirrored) is the queue's clock
+        created_at=(written_at or row.created_at).isoformat(),
         ticket_source=source,
         ticket_id=ticket_id,
     )
 
 
-def _base_query() -> Select[tuple[OutgoingMessage, str, str]]:
+def _base_query() -> Select[tuple[OutgoingMessage, str, str, dt.datetime | None]]:
     return (
-        select(OutgoingMessage, Ticket.source, Ticket.external_id)
+        select(OutgoingMessage, Ticket.source, Ticket.external_id, TicketComment.created_at)
         .join(TicketComment, TicketComment.id == OutgoingMessage.comment_id)
         .join(Ticket, Ticket.id == TicketComment.ticket_id)
     )
@@ -111,7 +114,7 @@ def read_messages(store: Store, ids: list[str]) -> list[Message]:
         return []
     with store.transaction() as session:
         rows = session.execute(_base_query().where(OutgoingMessage.id.in_(ids))).all()
-        return [_message(row, source, ticket_id) for row, source, ticket_id in rows]
+        return [_message(*row) for row in rows]
 
 
 def list_messages(
@@ -140,7 +143,7 @@ def list_messages(
             .order_by(OutgoingMessage.seq)
             .limit(limit)
         ).all()
-        return [_message(row, source, ticket_id) for row, source, ticket_id in rows]
+        return [_message(*row) for row in rows]
 
 
 @dataclass(frozen=True, slots=True)
