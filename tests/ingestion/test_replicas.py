@@ -5,15 +5,11 @@ webhook delivery is applied once, no message is doubled."""
 from __future__ import annotations
 
 import os
-import signal
-import subprocess
-import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
-import httpx
 import pytest
 from sqlalchemy import func, select
 
@@ -23,40 +19,11 @@ from ingestion.schema import Escalation, OutgoingMessage, Ticket, WebhookDeliver
 from ingestion.store import Store
 from tests.ingestion.test_relay_helpdesk import tickets_by_conversation
 from tests.support.fake_ticketing import escalation_payload, later_event
-from tests.support.loopback import free_port
+from tests.support.fleet import Fleet, post_any, wait_for
 
 pytestmark = [pytest.mark.slow, pytest.mark.helpdesk, pytest.mark.postgres]
-CLI = [sys.executable, "-c", "from flows.cli import main; main()"]
 TOKEN = "replica-soak-url-token"
 SESSIONS = int(os.environ.get("CASELOOP_SOAK_SESSIONS", "30"))
-
-
-class Fleet:
-    """The processes of one deployment; each one's output goes to its own log file."""
-
-    def __init__(self, env: dict[str, str], logs: Path) -> None:
-        self.env, self.logs = env, logs
-        self.processes: dict[str, subprocess.Popen[bytes]] = {}
-
-    def start(self, name: str, *args: str) -> None:
-        log = (self.logs / f"{name}.log").open("wb")
-        self.processes[name] = subprocess.Popen(
-            [*CLI, *args], env=self.env, stdout=log, stderr=subprocess.STDOUT
-        )
-
-    def kill(self, name: str) -> None:
-        self.processes[name].send_signal(signal.SIGKILL)
-        self.processes[name].wait(timeout=10)
-
-    def stop_all(self) -> None:
-        for process in self.processes.values():
-            if process.poll() is None:
-                process.terminate()
-        for process in self.processes.values():
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                process.kill()
 
 
 @pytest.fixture
@@ -76,47 +43,15 @@ def fleet(
         "CASELOOP_INBOX_POLL_INTERVAL": "0.1",
     }
     fleet = Fleet(env, tmp_path)
-    urls = []
     try:
-        for name in ("serve-a", "serve-b"):
-            port = free_port()
-            fleet.start(name, "serve", "--port", str(port))
-            urls.append(f"http://127.0.0.1:{port}")
+        urls = [fleet.serve("serve-a"), fleet.serve("serve-b")]
         for n in range(3):
             fleet.start(f"relay-{n}", "relay")
         for n in range(2):
             fleet.start(f"inbox-{n}", "webhooks", "worker")
-        for url in urls:
-            wait_for(lambda url=url: _up(url), 60)  # type: ignore[misc]
         yield fleet, urls
     finally:
         fleet.stop_all()
-
-
-def _up(url: str) -> bool:
-    try:
-        return httpx.get(f"{url}/healthz", timeout=2).status_code == 200
-    except httpx.HTTPError:
-        return False
-
-
-def wait_for(condition: Callable[[], bool], timeout: float) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.2)
-
-
-def _post(urls: list[str], path: str, **kwargs: object) -> httpx.Response | None:
-    """POST to the first replica that answers; None when none did (not acknowledged)."""
-    for url in urls:
-        try:
-            response = httpx.post(f"{url}{path}", timeout=10, **kwargs)  # type: ignore[arg-type]
-        except httpx.HTTPError:
-            continue
-        if response.status_code < 500:
-            return response
-    return None
 
 
 def _count(store: Store, *where: object) -> int:
@@ -137,7 +72,7 @@ def test_replicas_with_one_killed_deliver_and_apply_everything_once(
         payload = escalation_payload(f"{prefix}{n}")
         order = urls if n % 2 == 0 else urls[::-1]  # alternate the replicas
         for body in (payload, later_event(payload, "ev-2", "Anyone there?"))[: 1 + (n % 3 == 0)]:
-            answer = _post(order, "/escalations", json=body)
+            answer = post_any(order, "/escalations", json=body)
             if answer is not None and answer.status_code in (200, 201):
                 acknowledged.add((body["session_id"], body["escalation_event_id"]))
         if n == SESSIONS // 3:
@@ -168,7 +103,7 @@ def test_replicas_with_one_killed_deliver_and_apply_everything_once(
             followup = adapter.add_comment(external_id, "Fixed: please try again.", public=True)
             hint = {"ticket": {"id": int(external_id)}, "followup_id": int(followup.id)}
             for _ in range(2):
-                answer = _post(urls, "/webhooks/helpdesk", params={"token": TOKEN}, json=hint)
+                answer = post_any(urls, "/webhooks/helpdesk", params={"token": TOKEN}, json=hint)
                 assert answer is not None
                 assert answer.status_code in (200, 202), answer.text
                 delivered_ids.add(answer.json()["delivery_id"])
