@@ -37,7 +37,7 @@ def fleet(
         "CASELOOP_HELPDESK_TOKEN": helpdesk.token,
         "CASELOOP_HELPDESK_QUEUE": str(helpdesk.queue_id),
         "CASELOOP_HELPDESK_WEBHOOK_TOKEN": TOKEN,
-        "CASELOOP_RELAY_LEASE_SECONDS": "5",
+        "CASELOOP_RELAY_LEASE_SECONDS": "30",  # above the slowest ticketing call (10 s)
         "CASELOOP_RELAY_BASE_DELAY": "0.2",
         "CASELOOP_RELAY_POLL_INTERVAL": "0.1",
         "CASELOOP_INBOX_POLL_INTERVAL": "0.1",
