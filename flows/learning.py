@@ -14,11 +14,13 @@ import datetime as dt
 from collections.abc import Mapping, Sequence
 from contextlib import ExitStack
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_markdown_artifact
 
+from flows.errors import RunFailed
 from flows.tasks import (
     TICKETING_LIMIT,
     ensure_ticketing_limit,
@@ -81,13 +83,17 @@ def nightly_learning(
     index: Any = None,
     since: dt.datetime | None = None,
     refresh_tickets: bool = True,
+    env_file: str | None = None,
 ) -> LearningReport:
     """Learn from what was resolved or reopened since the last successful run.
 
-    Every argument is optional: a served deployment passes none and the flow builds the store,
-    the adapter and the index from the environment's settings.
+    Every argument is optional: a served deployment passes only ``env_file`` (the settings file
+    of `caseloop --env-file … flows serve`) and the flow builds the store, the adapter and the
+    index from the environment plus that file, as the command line does. A run that failed any
+    case raises `RunFailed` (state ``Failed``) after storing and publishing its report.
     """
-    settings = settings or IngestionSettings.load()
+    file = Path(env_file) if env_file else None
+    settings = settings or IngestionSettings.load(file)
     logger = get_run_logger()
 
     def progress(done: int, total: int) -> None:
@@ -95,7 +101,7 @@ def nightly_learning(
 
     with ExitStack() as resources:
         store = store or owned_store(settings, resources)
-        index = index or owned_index(resources)
+        index = index or owned_index(resources, file)
         if adapter is None and (refresh_tickets or settings.learning_write_note):
             adapter = owned_adapter(settings, resources)
         ticketing = None
@@ -104,4 +110,6 @@ def nightly_learning(
         report = run_learning(store, ticketing, index, settings, since=since, progress=progress)
     create_markdown_artifact(report.markdown(), key="learning-report", description=report.line())
     logger.info(report.line())
+    if not report.ok:
+        raise RunFailed(report.line(), report)
     return report

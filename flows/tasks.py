@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from contextlib import ExitStack
+from pathlib import Path
 from typing import Any, ParamSpec, TypeVar
 
 from prefect import Task, task
@@ -78,12 +79,13 @@ def owned_store(settings: IngestionSettings, resources: ExitStack) -> Store:
     return resources.enter_context(open_store(settings.resolved_database_url))
 
 
-def owned_index(resources: ExitStack) -> Any:
-    """The index named by the environment's retrieval settings, closed with ``resources``."""
+def owned_index(resources: ExitStack, env_file: Path | None = None) -> Any:
+    """The index named by the retrieval settings (environment plus ``env_file``), closed with
+    ``resources``."""
     import retrieval
 
     return resources.enter_context(
-        retrieval.open_index(settings=retrieval.RetrievalSettings.load())
+        retrieval.open_index(settings=retrieval.RetrievalSettings.load(env_file))
     )
 
 

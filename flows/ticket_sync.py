@@ -13,12 +13,14 @@ from __future__ import annotations
 import datetime as dt
 from contextlib import ExitStack
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from prefect import flow, get_run_logger, unmapped
 from prefect.artifacts import create_markdown_artifact
 from sqlalchemy import select
 
+from flows.errors import RunFailed
 from flows.tasks import (
     ensure_ticketing_limit,
     owned_adapter,
@@ -89,10 +91,18 @@ def check_drift(store: Store, adapter: TicketingAdapter, ticket_id: int) -> chec
 
 @flow(name=FLOW_NAME, validate_parameters=False)
 def ticket_sync(
-    settings: Any = None, store: Any = None, adapter: Any = None, drain_relay: bool = True
+    settings: Any = None,
+    store: Any = None,
+    adapter: Any = None,
+    drain_relay: bool = True,
+    env_file: str | None = None,
 ) -> TicketSyncReport:
-    """One consistency pass; builds what it is not given from the environment's settings."""
-    settings = settings or IngestionSettings.load()
+    """One consistency pass; builds what it is not given from the environment plus ``env_file``.
+
+    A pass that failed any ticket raises `RunFailed` (state ``Failed``) after storing and
+    publishing its report.
+    """
+    settings = settings or IngestionSettings.load(Path(env_file) if env_file else None)
     with ExitStack() as resources:
         store = store or owned_store(settings, resources)
         adapter = adapter or owned_adapter(settings, resources)
@@ -132,6 +142,8 @@ def _run(
     )
     create_markdown_artifact(report.markdown(), key="ticket-sync-report", description=report.line())
     logger.info(report.line())
+    if report.failed:
+        raise RunFailed(report.line(), report)
     return report
 
 

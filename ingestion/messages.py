@@ -9,6 +9,7 @@ comment; ``seq`` per session). The orchestrator gets them in two ways, and dedup
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import asdict, dataclass
 
 from sqlalchemy import Select, select
@@ -36,23 +37,26 @@ class Message:
         return asdict(self)
 
 
-def message_of(row: OutgoingMessage, source: str, ticket_id: str) -> Message:
-    """The message of an ``outgoing_messages`` row and its ticket."""
+def message_of(
+    row: OutgoingMessage, source: str, ticket_id: str, written_at: dt.datetime | None = None
+) -> Message:
+    """The message of an ``outgoing_messages`` row and its ticket (``written_at``: the comment's time)."""
     return Message(
         id=row.id,
         session_id=row.session_id,
         seq=row.seq,
         body=row.body,
         author=row.author,
-        created_at=row.created_at.isoformat(),
+        # when the agent wrote it; the row's own time (when it was mirrored) is the queue's clock
+        created_at=(written_at or row.created_at).isoformat(),
         ticket_source=source,
         ticket_id=ticket_id,
     )
 
 
-def _base_query() -> Select[OutgoingMessage, str, str]:
+def _base_query() -> Select[tuple[OutgoingMessage, str, str, dt.datetime | None]]:
     return (
-        select(OutgoingMessage, Ticket.source, Ticket.external_id)
+        select(OutgoingMessage, Ticket.source, Ticket.external_id, TicketComment.created_at)
         .join(TicketComment, TicketComment.id == OutgoingMessage.comment_id)
         .join(Ticket, Ticket.id == TicketComment.ticket_id)
     )
@@ -64,7 +68,7 @@ def read_messages(store: Store, ids: list[str]) -> list[Message]:
         return []
     with store.transaction() as session:
         rows = session.execute(_base_query().where(OutgoingMessage.id.in_(ids))).all()
-        return [message_of(row, source, ticket_id) for row, source, ticket_id in rows]
+        return [message_of(*row) for row in rows]
 
 
 def list_messages(
@@ -109,5 +113,5 @@ def page_messages(
             .order_by(OutgoingMessage.seq)
             .limit(limit)
         ).all()
-        messages = [message_of(row, source, ticket_id) for row, source, ticket_id in rows]
+        messages = [message_of(*row) for row in rows]
         return messages, messages[-1].seq if messages else floor

@@ -192,6 +192,9 @@ class IngestionSettings(BaseSettings):
         4, description="Most concurrent ticketing calls from the learning and sync flows."
     )
     learning_cron: str = Field("17 2 * * *", description="Cron of the served nightly_learning.")
+    learning_cron_timezone: str = Field(
+        "UTC", description="IANA time zone the learning cron is read in (default UTC)."
+    )
     sync_flow_interval_seconds: int = Field(
         300, description="Interval of the served ticket_sync flow."
     )

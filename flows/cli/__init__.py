@@ -19,6 +19,7 @@ from flows.cli import (
     outbox,  # noqa: F401  (registers commands)
     relay,  # noqa: F401  (registers commands)
     serve,  # noqa: F401  (registers commands)
+    status,  # noqa: F401  (registers commands)
     sync,  # noqa: F401  (registers commands)
     webhooks,  # noqa: F401  (registers commands)
 )

@@ -70,7 +70,7 @@ def learn_command(
             adapter = resources.enter_context(build_adapter(settings))
             ticketing = AdapterTicketing(store, adapter, settings, refresh=pull)
         index = resources.enter_context(
-            retrieval.open_index(settings=retrieval.RetrievalSettings.load())
+            retrieval.open_index(settings=retrieval.RetrievalSettings.load(context.env_file(ctx)))
         )
         bar = resources.enter_context(_progress(console))
         task = bar.add_task("learning", total=None)
@@ -127,13 +127,15 @@ def sync_once_command(
 
 @flows_app.command("serve")
 def serve_command(ctx: typer.Context) -> None:
-    """Register nightly_learning (cron) and ticket_sync (interval) with the Prefect server at
-    PREFECT_API_URL and run them until interrupted."""
-    from flows.serve import ServeError, serve_flows
+    """Register nightly_learning (cron) and ticket_sync (interval) with Prefect's server
+    (PREFECT_API_URL from the environment or the Prefect profile) and run them until interrupted;
+    the runs read the same settings as this command, --env-file included."""
+    from flows.errors import ServeError
+    from flows.serve import serve_flows
 
     settings = context.ingestion_settings(ctx)
     try:
-        serve_flows(settings)
+        serve_flows(settings, context.env_file(ctx))
     except ServeError as exc:
-        Console(stderr=True).print(f"[red]{exc}")
+        typer.echo(str(exc), err=True)  # one unwrapped line, naming the setting
         raise typer.Exit(1) from None

@@ -28,22 +28,26 @@ def sync(
 ) -> None:
     """Poll the ticketing system from the stored cursor and apply every changed ticket.
 
-    Without --once it polls every sync_interval seconds (or after a Retry-After) until SIGTERM.
-    Exit code 2 when --once was cut short by the ticketing system (429 or unavailable).
+    Without --once it polls every sync_interval seconds (or after a Retry-After) until SIGTERM,
+    logging one line per poll on stderr; --once prints its summary line on stdout. Exit code 2 when --once was cut short by the ticketing system (429 or unavailable).
     """
     from ingestion import queue
     from ingestion.sync import SyncReport, SyncWorker
 
     settings = context.ingestion_settings(ctx)
     console = Console(stderr=True)
+    # --once prints its summary on stdout (a result to capture); the long-running worker's
+    # per-poll lines are a log and go to stderr.
+    summary = Console(soft_wrap=True) if once else console
     with context.workbench(settings, pusher=channel) as bench:
         worker = SyncWorker(bench.store, bench.adapter, settings)
 
         def step() -> SyncReport:
             report = worker.poll_once()
             pushed = bench.pusher.run_once() if bench.pusher else None
-            console.print(
-                _line(worker.source, report) + (f", {pushed.delivered} pushed" if pushed else "")
+            summary.print(
+                _line(worker.source, report) + (f", {pushed.delivered} pushed" if pushed else ""),
+                highlight=False,
             )
             return report
 

@@ -109,6 +109,7 @@ class TicketJson(_Model):
     Subject: str
     Status: str
     LastUpdated: AwareDatetime
+    Creator: RefJson | None = None
     Requestor: list[RefJson] = []
     CustomFields: list[CustomFieldJson] = []
 
@@ -305,6 +306,9 @@ class RTAdapter(AdapterBase):
             None,
         )
         transactions = self._transactions(number)
+        # With token-only auth the adapter's user is not configured: it is the creator of every
+        # ticket carrying the conversation field (caseloop's relay creates them all).
+        bot = self.username or (ticket.Creator.id if conversation and ticket.Creator else None)
         return RemoteTicket(
             id=ticket.id,
             status=self._status(ticket.Status, transactions),
@@ -314,7 +318,7 @@ class RTAdapter(AdapterBase):
             external_conversation_id=conversation,
             customer_email=next(iter(sorted(requestors)), None),
             updated_at=ticket.LastUpdated,
-            comments=self._comments(number, transactions, requestors),
+            comments=self._comments(number, transactions, requestors, bot),
         )
 
     def _transactions(self, number: int) -> list[TransactionItemJson]:
@@ -333,7 +337,11 @@ class RTAdapter(AdapterBase):
         ]
 
     def _comments(
-        self, number: int, transactions: list[TransactionItemJson], requestors: set[str]
+        self,
+        number: int,
+        transactions: list[TransactionItemJson],
+        requestors: set[str],
+        bot: str | None,
     ) -> tuple[RemoteComment, ...]:
         transactions = [t for t in transactions if t.Type in COMMENT_TYPES]
         if not transactions:
@@ -351,18 +359,11 @@ class RTAdapter(AdapterBase):
                 body=self._body(parts.get(t.id, [])),
                 visibility="public" if COMMENT_TYPES[t.Type] == "public" else "internal",
                 author=t.Creator.id,
-                author_role=self._role(t.Creator.id, requestors),
+                author_role=_role(t.Creator.id, requestors, bot),
                 created_at=t.Created,
             )
             for t in transactions
         )
-
-    def _role(self, creator: str, requestors: set[str]) -> AuthorRole:
-        if self.username is not None and creator == self.username:
-            return "bot"
-        if creator in requestors:
-            return "customer"
-        return "unknown" if creator in ("RT_System", "Nobody") else "agent"
 
     def _body(self, parts: list[AttachmentItemJson]) -> str:
         """The text of a transaction: its first text/plain part, else its first text/html."""
@@ -496,6 +497,14 @@ class RTAdapter(AdapterBase):
 
     def close(self) -> None:
         self._api.close()
+
+
+def _role(creator: str, requestors: set[str], bot: str | None) -> AuthorRole:
+    if bot is not None and creator == bot:
+        return "bot"
+    if creator in requestors:
+        return "customer"
+    return "unknown" if creator in ("RT_System", "Nobody") else "agent"
 
 
 def from_settings(settings: IngestionSettings) -> RTAdapter:

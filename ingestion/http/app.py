@@ -11,7 +11,7 @@ from fastapi.exceptions import RequestValidationError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.middleware.trustedhost import TrustedHostMiddleware
 
-from ingestion.http import escalations, health, messages, openapi, outcomes, webhooks
+from ingestion.http import escalations, health, messages, metrics, openapi, outcomes, webhooks
 from ingestion.http.docs import mount_docs
 from ingestion.http.edges import JsonOnly, strip_queries_from_access_log
 from ingestion.http.responses import http_error, validation_error
@@ -20,7 +20,14 @@ from ingestion.keys import KeyRing
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
 
-ROUTERS = (health.router, escalations.router, outcomes.router, webhooks.router, messages.router)
+ROUTERS = (
+    health.router,
+    escalations.router,
+    outcomes.router,
+    webhooks.router,
+    messages.router,
+    metrics.router,
+)
 
 
 def create_app(settings: IngestionSettings, store: Store) -> FastAPI:

@@ -9,6 +9,7 @@ import pytest
 from sqlalchemy import select
 
 import retrieval
+from flows.errors import RunFailed
 from flows.learning import FLOW_NAME, nightly_learning
 from ingestion.schema import FlowRun
 from ingestion.settings import IngestionSettings
@@ -70,7 +71,7 @@ def test_nightly_learning_learns_then_reruns_without_writes(
     assert any("| created | 1 |" in str(a.data) for a in artifacts)
 
 
-def test_a_failing_index_fails_the_cases_not_the_flow(
+def test_a_failing_index_fails_the_cases_and_the_run_keeping_the_report(
     sqlite_store: Store, index: CountingIndex
 ) -> None:
     world = World(sqlite_store)
@@ -81,11 +82,19 @@ def test_a_failing_index_fails_the_cases_not_the_flow(
         def upsert(self, docs):  # type: ignore[no-untyped-def]
             raise retrieval.EngineError("disk full")
 
-    report = nightly_learning(
-        store=sqlite_store, index=Refusing(index.inner), refresh_tickets=False
+    state = nightly_learning(
+        store=sqlite_store, index=Refusing(index.inner), refresh_tickets=False, return_state=True
     )
+    assert state.is_failed()  # alerting on run states hears it
+    assert "failed 1" in state.message
+    error = state.result(raise_on_failure=False)
+    assert isinstance(error, RunFailed)
+    report = error.report
     assert [(o.case_id, "disk full" in o.reason) for o in report.failed] == [("sim:9", True)]
     assert _runs(sqlite_store)[-1].status == "failed"
+    assert _runs(sqlite_store)[-1].report["counts"]["failed"] == 1
+    with pytest.raises(RunFailed, match="failed 1"):  # called plainly, it raises with the report
+        nightly_learning(store=sqlite_store, index=Refusing(index.inner), refresh_tickets=False)
     healed = nightly_learning(store=sqlite_store, index=index, refresh_tickets=False)
     assert [o.case_id for o in healed.reindexed] == ["sim:9"]
     assert _runs(sqlite_store)[-1].status == "completed"

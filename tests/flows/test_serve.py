@@ -5,15 +5,15 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-import time
 from pathlib import Path
 
-import httpx
 import pytest
+from typer.testing import CliRunner
 
-from flows.serve import LEARNING_DEPLOYMENT, SYNC_DEPLOYMENT, ServeError, deployments, serve_flows
+from flows.cli import app
+from flows.errors import ServeError
+from flows.serve import LEARNING_DEPLOYMENT, SYNC_DEPLOYMENT, deployments, serve_flows
 from ingestion.settings import IngestionSettings
-from tests.support.loopback import free_port
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -24,97 +24,79 @@ def test_deployments_carry_the_schedules_from_settings() -> None:
     assert (learning.flow_name, learning.name) == ("nightly_learning", LEARNING_DEPLOYMENT)
     assert (sync.flow_name, sync.name) == ("ticket_sync", SYNC_DEPLOYMENT)
     assert learning.schedules[0].schedule.cron == "5 3 * * *"
+    assert learning.schedules[0].schedule.timezone == "UTC"  # the documented default
     assert sync.schedules[0].schedule.interval.total_seconds() == 120
+    assert learning.parameters == sync.parameters == {}
 
 
-def test_serving_without_a_server_says_what_to_do(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.delenv("PREFECT_API_URL", raising=False)
-    with pytest.raises(ServeError, match="PREFECT_API_URL: not set"):
+def test_the_cron_is_read_in_the_configured_time_zone() -> None:
+    settings = IngestionSettings(learning_cron_timezone="Europe/Berlin")
+    learning, _ = deployments(settings)
+    assert learning.schedules[0].schedule.timezone == "Europe/Berlin"
+
+
+def test_every_deployment_passes_the_settings_file_as_an_absolute_path(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "caseloop.env").write_text("CASELOOP_LEARNING_CRON=5 3 * * *\n")
+    monkeypatch.chdir(tmp_path)
+    served = deployments(IngestionSettings(), Path("caseloop.env"))
+    assert {d.flow_name for d in served} == {"nightly_learning", "ticket_sync"}
+    for deployment in served:
+        assert deployment.parameters == {"env_file": str(tmp_path / "caseloop.env")}
+
+
+def test_serving_without_a_server_says_what_to_do() -> None:
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    with (
+        temporary_settings(restore_defaults={PREFECT_API_URL}),
+        pytest.raises(ServeError, match="PREFECT_API_URL: not set"),
+    ):
         serve_flows(IngestionSettings())
 
 
-def _wait(url: str, deadline: float) -> None:
-    while time.monotonic() < deadline:
-        try:
-            if httpx.get(f"{url}/health", timeout=2).status_code == 200:
-                return
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.5)
-    raise AssertionError(f"Prefect server at {url} did not come up")
+@pytest.mark.parametrize(
+    ("variable", "value"),
+    [
+        ("CASELOOP_LEARNING_CRON", "every night"),
+        ("CASELOOP_LEARNING_CRON", "61 * * * *"),
+        ("CASELOOP_LEARNING_CRON_TIMEZONE", "Mars/Olympus_Mons"),
+        ("CASELOOP_SYNC_FLOW_INTERVAL_SECONDS", "0"),
+        ("CASELOOP_SYNC_FLOW_INTERVAL_SECONDS", "-5"),
+        ("CASELOOP_SYNC_FLOW_INTERVAL_SECONDS", "five"),
+    ],
+)
+def test_a_bad_schedule_setting_is_one_line_naming_it(
+    variable: str, value: str, tmp_path: Path
+) -> None:
+    settings_file = tmp_path / "caseloop.env"
+    settings_file.write_text(f"{variable}={value}\n")
+    result = CliRunner().invoke(app, ["--env-file", str(settings_file), "flows", "serve"])
+    assert result.exit_code == 1
+    lines = result.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert lines[0].startswith(f"{variable}: ")
+    assert "Traceback" not in result.output
 
 
-def _scheduled_runs(url: str, deployment_name: str) -> int:
-    found = httpx.post(f"{url}/deployments/filter", json={}, timeout=5).json()
-    ids = [d["id"] for d in found if d["name"] == deployment_name]
-    if not ids:
-        return 0
-    runs = httpx.post(
-        f"{url}/flow_runs/filter",
-        json={
-            "deployments": {"id": {"any_": ids}},
-            "flow_runs": {"state": {"type": {"any_": ["SCHEDULED"]}}},
-        },
-        timeout=5,
-    ).json()
-    return len(runs)
-
-
-@pytest.mark.slow
-def test_a_real_prefect_server_schedules_the_nightly_runs(tmp_path: Path) -> None:
-    port = free_port()
-    url = f"http://127.0.0.1:{port}/api"
-    env = {
-        **os.environ,
-        "PREFECT_HOME": str(tmp_path / "prefect"),
-        "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
-        "PREFECT_SERVER_SERVICES_SCHEDULER_LOOP_SECONDS": "5",
-        "PREFECT_UI_ENABLED": "false",
-        "CASELOOP_DATA_DIR": str(tmp_path / "state"),
-        "CASELOOP_RETRIEVAL_LOCATION": str(tmp_path / "state" / "index"),
-    }
-    server = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "prefect",
-            "server",
-            "start",
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-        ],
+def test_the_prefect_profile_names_the_server(tmp_path: Path) -> None:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PREFECT_")}
+    env["PREFECT_HOME"] = str(tmp_path / "prefect")
+    prefect = [sys.executable, "-m", "prefect", "config", "set"]
+    subprocess.run(
+        [*prefect, "PREFECT_API_URL=http://127.0.0.1:9/api"],
         env=env,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        check=True,
+        capture_output=True,
     )
-    served = None
-    try:
-        _wait(url, time.monotonic() + 90)
-        served = subprocess.Popen(
-            [sys.executable, "-c", "from flows.cli import main; main()", "flows", "serve"],
-            env={**env, "PREFECT_API_URL": url},
-            cwd=ROOT,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 120
-        count = 0
-        while time.monotonic() < deadline and count == 0:
-            time.sleep(2)
-            assert served.poll() is None, "caseloop flows serve exited"
-            count = _scheduled_runs(url, LEARNING_DEPLOYMENT)
-        assert count >= 1, "the nightly deployment got no scheduled runs"
-        names = {
-            d["name"] for d in httpx.post(f"{url}/deployments/filter", json={}, timeout=5).json()
-        }
-        assert {LEARNING_DEPLOYMENT, SYNC_DEPLOYMENT} <= names
-    finally:
-        for process in (served, server):
-            if process is not None:
-                process.terminate()
-                try:
-                    process.wait(timeout=20)
-                except subprocess.TimeoutExpired:
-                    process.kill()
+    probe = "from flows.serve import prefect_api_url; print(prefect_api_url())"
+    shown = subprocess.run(
+        [sys.executable, "-c", probe],
+        env=env,
+        cwd=ROOT,
+        check=True,
+        capture_output=True,
+        text=True,
+    )
+    assert shown.stdout.strip() == "http://127.0.0.1:9/api"

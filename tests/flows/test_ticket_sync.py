@@ -8,11 +8,13 @@ import uuid
 import pytest
 from sqlalchemy import select
 
+from flows.errors import RunFailed
+from flows.helpdesk import HelpdeskServer
 from flows.ticket_sync import ticket_sync
 from ingestion.adapters import HelpdeskAdapter
 from ingestion.escalations import EscalationRequest, escalate
 from ingestion.relay import Relay
-from ingestion.schema import OutboxRow, Ticket
+from ingestion.schema import FlowRun, OutboxRow, Ticket
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
 
@@ -128,3 +130,29 @@ def test_drift_reports_status_mismatch_and_missing_ticket(
     kinds = {(d.external_id, d.kind) for d in report.drift}
     assert (external_id, "status_mismatch") in kinds
     assert ("987654", "missing_ticket") in kinds
+
+
+def test_a_pass_that_failed_a_ticket_ends_failed_with_its_report(
+    sqlite_store: Store, helpdesk_adapter: HelpdeskAdapter, helpdesk: HelpdeskServer
+) -> None:
+    store = sqlite_store
+    session = f"fail-{uuid.uuid4().hex[:10]}"
+    escalate(
+        store,
+        _request(session, "e1", [("My card was declined", dt.datetime.now(dt.UTC))]),
+        settings=SETTINGS,
+    )
+    Relay(store, helpdesk_adapter, SETTINGS).drain()
+    refused = HelpdeskAdapter(helpdesk.url, "not-the-token", queue=helpdesk.queue_id)
+    try:
+        state = ticket_sync(settings=SETTINGS, store=store, adapter=refused, return_state=True)
+    finally:
+        refused.close()
+    assert state.is_failed()
+    error = state.result(raise_on_failure=False)
+    assert isinstance(error, RunFailed)
+    assert len(error.report.failed) == 1
+    with store.transaction() as tx:
+        run = tx.scalars(select(FlowRun).order_by(FlowRun.id.desc())).first()
+    assert run is not None
+    assert (run.status, len(run.report["failed"])) == ("failed", 1)

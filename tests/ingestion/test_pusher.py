@@ -21,7 +21,8 @@ from ingestion.schema import OutboxRow, OutgoingMessage, TicketComment
 from ingestion.settings import IngestionSettings
 from ingestion.signatures import verify
 from ingestion.store import Store
-from tests.support.fake_ticketing import FakeClock, seed_replies
+from ingestion.ticketing import NewTicket
+from tests.support.fake_ticketing import FakeClock, FakeTicketing, mirror_ticket, seed_replies
 from tests.support.loopback import serve
 
 SECRET = "whsec_" + base64.b64encode(b"orchestrator push secret 32 byte").decode()
@@ -175,3 +176,25 @@ def test_push_honours_a_retry_after_given_as_an_http_date(
     clock.now = until + dt.timedelta(seconds=1)
     assert channel.push_due().delivered == 1
     channel.close()
+
+
+def test_a_message_carries_the_time_the_agent_wrote_it_not_the_poll_time(
+    store: Store, orchestrator: tuple[Orchestrator, str]
+) -> None:
+    stand_in, hook = orchestrator
+    settings = IngestionSettings(orchestrator_url=hook, orchestrator_secret=SecretStr(SECRET))
+    fake = FakeTicketing()
+    remote = fake.create_ticket(NewTicket("s9", "s9", "acme", "t", "b"))
+    mirror_ticket(store, "fake", remote.id, "s9")
+    written = fake.comment(remote.id, "We re-sent the invoice.", public=True).created_at
+    assert written is not None
+    polled = dt.datetime.now(dt.UTC)
+    assert polled - written > dt.timedelta(hours=1)  # the poll runs long after the agent wrote
+    apply_snapshot(
+        store, "fake", fake.tickets[remote.id], cause="poll", settings=settings, now=polled
+    )
+    [message] = list_messages(store, "s9", tenant="acme")
+    assert dt.datetime.fromisoformat(message.created_at) == written
+    with Pusher(store, settings, clock=FakeClock(dt.datetime.now(dt.UTC))) as pusher:
+        assert pusher.push_due().delivered == 1
+    assert dt.datetime.fromisoformat(str(stand_in.received[0]["created_at"])) == written

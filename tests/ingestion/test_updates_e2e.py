@@ -253,6 +253,9 @@ def test_receiver_down_polling_catches_up(
     env = cli_env(store, settings)
     result = CliRunner().invoke(cli, ["sync", "--once"], env=env)
     assert result.exit_code == 0, result.output
+    [summary] = result.stdout.splitlines()  # the summary is the result, on stdout
+    assert summary.startswith("sync helpdesk: ")
+    assert ", 2 messages," in summary
     assert bodies(store, session_id) == [
         "first reply while you were away",
         "second reply while you were away",

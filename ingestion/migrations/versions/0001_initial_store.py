@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-01 17:20:39.251760
+Create Date: 2026-12-01 17:24:40.012375
 """
 
 from __future__ import annotations

@@ -227,3 +227,22 @@ def test_a_queue_named_with_spaces_and_quotes_works(rt: RTServer) -> None:
     listed = adapter.list_updated_since(created.updated_at, None, 10)
     assert [t.id for t in listed] == [created.id]  # only this queue's tickets
     adapter.close()
+
+
+def test_token_only_auth_knows_its_own_replies_as_the_bots(rt: RTServer) -> None:
+    """Without CASELOOP_RT_USERNAME the adapter's user is still the bot: its public replies are
+    never forwarded to the customer as an agent's."""
+    writer = RTAdapter(
+        rt.url, token=rt.token, queue=rt.queue, conversation_field=rt.conversation_field
+    )
+    created = writer.create_ticket(new_ticket())
+    ours = writer.add_comment(created.id, "We received your request.", public=True)
+    writer.close()
+    agent = RTAdapter(rt.url, username="root", password="password")  # RT's initial superuser
+    theirs = agent.add_comment(created.id, "Hello from a human", public=True)
+    agent.close()
+    reader = RTAdapter(rt.url, token=rt.token, conversation_field=rt.conversation_field)
+    comments = {c.id: c for c in reader.get_ticket(created.id).comments}
+    reader.close()
+    assert (comments[ours.id].author_role, comments[ours.id].author) == ("bot", rt.username)
+    assert (comments[theirs.id].author_role, comments[theirs.id].author) == ("agent", "root")
