@@ -14,6 +14,7 @@ registers deployments but never schedules them, so a real ``prefect server start
 
 from __future__ import annotations
 
+import datetime as dt
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
