@@ -25,7 +25,7 @@ from ingestion.cases.document import (
 )
 from ingestion.cases.errors import IndexWriteFailed
 from ingestion.cases.note import write_notes
-from ingestion.cases.redact import Redactor
+from ingestion.cases.redact import Redactor, build_redactor
 from ingestion.cases.refresh import pull_updates
 from ingestion.cases.report import CaseOutcome, LearningReport
 from ingestion.cases.summariser import Summariser, build_summariser
@@ -90,7 +90,7 @@ def learn(
     """
     summariser = summariser or build_summariser(settings)
     tagger = Tagger(encoder or default_encoder(index), max_tags=settings.learning_max_tags)
-    redactor = Redactor(regions=tuple(settings.learning_phone_regions))
+    redactor = build_redactor(settings)
     report = LearningReport(window_start=since)
     live = dict(live_status or {})
     if refresh and adapter is not None:
