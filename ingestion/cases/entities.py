@@ -31,10 +31,12 @@ from stdnum.nl import bsn
 from stdnum.us import ssn
 
 from ingestion.cases.finding import Finding
+from ingestion.cases.text import stopwords
 
 _UPPER = r"[A-ZÀ-ÖØ-ÞĀ-Ž]"
 _NAME_WORD = rf"{_UPPER}[\w'’-]*[a-zà-ÿ]"
-_PARTICLE = r"(?:van|von|de|der|den|du|da|di|del|della|le|la|ten|ter|bin|al|el)"
+_PARTICLES = frozenset("van von de der den du da di del della le la ten ter bin al el".split())
+_PARTICLE = rf"(?:{'|'.join(sorted(_PARTICLES))})"
 _NAME = rf"{_NAME_WORD}(?:[ -](?:{_PARTICLE} ){{0,2}}{_NAME_WORD}){{0,2}}"
 _TITLED = re.compile(
     r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herr|Frau|Mme|Mlle|Sr|Sra|Sig|Sig\.ra|Dott)\.?\s+"
@@ -63,9 +65,10 @@ _ADDRESS_CUE = re.compile(
     r"address(?: is|:)?|address:|ship(?:ped)? (?:it )?to|deliver(?:ed)? (?:it )?to|send (?:it )?to|"
     r"moved to|j'habite(?: au| à)?|mon adresse(?: est)?|adresse ?:|ich wohne (?:in|an|am)|"
     r"meine adresse(?: ist| lautet)?|anschrift ?:?|mi dirección(?: es)?|dirección:|"
-    r"il mio indirizzo(?: è)?|indirizzo:)\s+(?P<address>[^\n]*?\d[^\n]*?)(?=\.\s|\.$|;|\n|$)",
+    r"il mio indirizzo(?: è)?|indirizzo:)[ \t]+(?P<address>[^\n]*?\d[^\n]*?)(?=\.\s|\.$|;|\n|$)",
     re.IGNORECASE,
 )
+# Street words match in any case; the names around them must be capitalised.
 _STREET_WORDS = (
     r"street|st|road|rd|avenue|ave|lane|ln|drive|dr|court|ct|place|pl|square|way|close|"
     r"crescent|terrace|boulevard|blvd|parkway|highway|row|mews|gardens|hill|"
@@ -74,13 +77,12 @@ _STREET_WORDS = (
     r"calle|avenida|paseo|plaza|camino|via|viale|piazza|corso|vicolo|straat|steeg|laan|plein|ul|ulica"
 )
 _STREET = re.compile(
-    rf"\b\d{{1,5}}[a-z]?,?\s+(?:{_NAME_WORD}\s+){{0,3}}(?:{_STREET_WORDS})\b\.?"
+    rf"\b\d{{1,5}}[a-z]?,?\s+(?:{_NAME_WORD}\s+){{1,3}}(?i:{_STREET_WORDS})\b\.?"
     rf"(?:\s+{_NAME_WORD}){{0,2}}"
-    rf"|\b(?:{_STREET_WORDS})\.?\s+(?:(?:de|du|des|la|le|del|della|di|van|der)\s+)*"
+    rf"|\b(?i:{_STREET_WORDS})\.?\s+(?:(?:de|du|des|la|le|del|della|di|van|der)\s+)*"
     rf"{_NAME_WORD}(?:[ -]{_NAME_WORD}){{0,2}},?\s+\d{{1,5}}[a-z]?\b"
-    rf"|\b{_NAME_WORD}-?(?:stra(?:ß|ss)e|str\.|weg|gasse|allee|platz|straat|steeg|laan)\s+\d{{1,5}}"
-    r"[a-z]?\b",
-    re.IGNORECASE,
+    rf"|\b{_NAME_WORD}-?(?i:stra(?:ß|ss)e|str\.|weg|gasse|allee|platz|straat|steeg|laan)\s+\d{{1,5}}"
+    r"[a-z]?\b"
 )
 _POSTCODE_TOWN = re.compile(
     rf"\b(?:\d{{5}}|\d{{2}}-\d{{3}}|\d{{4}} ?[A-Z]{{2}}|[A-Z]{{1,2}}\d[A-Z\d]? ?\d[A-Z]{{2}})"
@@ -119,7 +121,8 @@ def find_rules(text: str) -> Iterator[Finding]:
     """Names, addresses, dates of birth and national ids found by rules (no model)."""
     for pattern in (_TITLED, _RELATION, _SELF, _SIGN_OFF):
         for match in pattern.finditer(text):
-            yield Finding("NAME", match.start("name"), match.end("name"))
+            if _capitalised(match.group("name")):
+                yield Finding("NAME", match.start("name"), match.end("name"))
     for match in _ADDRESS_CUE.finditer(text):
         yield Finding("ADDRESS", match.start("address"), match.end("address"))
     for match in _STREET.finditer(text):
@@ -175,7 +178,9 @@ class EntityModel:
         results = self._analyzer.analyze(text=text, language="en", entities=["PERSON", "DATE_TIME"])
         found = []
         for result in results:
-            if result.entity_type == "PERSON" and _plausible_name(text[result.start : result.end]):
+            if result.entity_type == "PERSON" and _plausible_name(
+                text[result.start : result.end], text
+            ):
                 found.append(Finding("NAME", result.start, result.end))
             elif result.entity_type == "DATE_TIME" and _after_birth_cue(text, result.start):
                 found.append(Finding("DOB", result.start, result.end))
@@ -211,16 +216,31 @@ def _installed_engine() -> Any:
     return engine
 
 
-def _plausible_name(span: str) -> bool:
-    # spaCy's small model calls some placeholders, all-caps codes and, in French or German
-    # text, lower-case phrases ("jamais arrivé") persons: a name's words are capitalised.
-    parts = span.split()
+def _capitalised(span: str) -> bool:
+    parts = [p for p in re.split(r"[\s-]+", span) if p and p.lower() not in _PARTICLES]
     return (
         bool(parts)
         and "[" not in span
         and not span.isupper()
         and all(p[0].isupper() for p in parts)
     )
+
+
+def _plausible_name(span: str, text: str) -> bool:
+    """Whether a span found as a name can be one.
+
+    spaCy's small model calls some placeholders, all-caps codes, lower-case French or German
+    phrases ("jamais arrivé") and Title Case interface labels ("Cancel Order", "Forgot
+    Password") persons. A name's words are capitalised, are not function words, and are not
+    written in lower case elsewhere in the same text.
+    """
+    if not _capitalised(span):
+        return False
+    parts = [p for p in re.split(r"[\s-]+", span) if p]
+    stop = stopwords()
+    lowered = set(re.findall(r"(?<![\w'’])[a-zà-ÿ][\w'’]*", text))
+    words = [p.lower() for p in parts if p.lower() not in _PARTICLES]
+    return not any(w in stop or w in lowered for w in words)
 
 
 def _after_birth_cue(text: str, start: int) -> bool:

@@ -244,24 +244,38 @@ def _found_names(texts: Sequence[str], found: Sequence[Sequence[Finding]]) -> li
 
 def _whole_numbers(text: str, kept: list[Finding]) -> list[Finding]:
     """Widen phone and number findings to the whole digit group they sit in: never
-    ``0151 [PHONE]``."""
-    widened: list[Finding] = []
-    for finding in kept:
-        if finding.kind in {"PHONE", "NUMBER", "CARD"}:
-            start, end = finding.start, finding.end
-            while start > 0 and (
-                text[start - 1].isdigit()
-                or (text[start - 1] in " -./()" and start > 1 and text[start - 2].isdigit())
-            ):
-                start -= 1
-            while end < len(text) and (
-                text[end].isdigit()
-                or (text[end] in " -./()" and end + 1 < len(text) and text[end + 1].isdigit())
-            ):
-                end += 1
-            finding = Finding(finding.kind, start, end)
-        widened.append(finding)
+    ``0151 [PHONE]`` nor ``(0141) [PHONE]``."""
+    widened = [
+        Finding(f.kind, *_digit_group(text, f.start, f.end))
+        if f.kind in {"PHONE", "NUMBER", "CARD"}
+        else f
+        for f in kept
+    ]
     return _resolve_sorted(widened)
+
+
+_NUMBER_GLUE = " -./()"
+
+
+def _digit_group(text: str, start: int, end: int) -> tuple[int, int]:
+    """Grow ``start``/``end`` over digits and up to two separators between digits."""
+    while True:
+        j = start - 1
+        while j >= 0 and start - j <= 3 and text[j] in _NUMBER_GLUE:
+            j -= 1
+        if j < 0 or not text[j].isdigit():
+            break
+        start = j
+    while start > 0 and text[start - 1] == "(" and ")" in text[start:end]:
+        start -= 1
+    while True:
+        j = end
+        while j < len(text) and j - end < 3 and text[j] in _NUMBER_GLUE:
+            j += 1
+        if j >= len(text) or not text[j].isdigit():
+            break
+        end = j + 1
+    return start, end
 
 
 def _resolve_sorted(findings: list[Finding]) -> list[Finding]:

@@ -37,7 +37,7 @@ _SECRET_WORDS = (
     r"|(?:api|integration|access|secret|licen[cs]e|private)[- ]?key|secret(?:[- ]key)?|access[- ]?token|auth[- ]?token|bearer|token|private key"
 )
 _SECRET_CONTEXT = re.compile(
-    rf"\b(?:{_SECRET_WORDS})\b(?P<link>\s*(?:(?:is|was|are|of|to|=|:|->|est|ist|es|lautet|"
+    rf"\b(?:{_SECRET_WORDS})\b(?P<link>\s*(?:(?:is|was|are|=|:|->|est|ist|es|lautet|"
     r"would be|should be|set to|changed to|now)\s*)*)[\"'“‘]?(?P<value>[^\s\"'”’]{3,})",
     re.IGNORECASE,
 )

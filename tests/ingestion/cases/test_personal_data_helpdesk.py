@@ -78,7 +78,7 @@ def test_generated_personal_data_never_leaves_the_helpdesk_unredacted(
         "report": json.dumps(report.to_dict(), default=str) + report.markdown(),
     }
     leaked: dict[str, list[str]] = {}
-    bare = 0
+    bare: set[tuple[str, str]] = set()
     for case_id, person in tickets.items():
         row = rows[case_id]
         hit = next(h for h in index.inner.search(row.problem[:300], k=50) if h.case_id == case_id)
@@ -91,8 +91,8 @@ def test_generated_personal_data_never_leaves_the_helpdesk_unredacted(
         for where, text in places.items():
             for kind, values in leaks_by_kind(person, text).items():
                 if kind == "BARE_NAME" and where in {"summary", "index"}:
-                    bare += len(values)  # the model's measured miss rate, not a claim
+                    bare.update((case_id, v) for v in values)  # the model's miss rate, measured
                 else:
                     leaked.setdefault(f"{case_id} {where} {kind}", []).extend(values)
     assert leaked == {}
-    assert bare <= 0.25 * 2 * sum(len(p.by_kind()["BARE_NAME"]) for p in corpus)
+    assert len(bare) <= 0.25 * sum(len(p.by_kind()["BARE_NAME"]) for p in corpus)

@@ -93,6 +93,7 @@ def test_generated_corpus_has_zero_leaks_without_the_model() -> None:
         ("token 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", "token [SECRET]", "SECRET"),
         ("write to tomasz dot nowak at gmail dot com", "write to [EMAIL]", "EMAIL"),
         ("call 0151 23456789 today", "call [PHONE] today", "PHONE"),
+        ("call me on (0141) 496 0123 now", "call me on [PHONE] now", "PHONE"),
         ("card 4571 9300 1234 5678 declined", "card [NUMBER] declined", "NUMBER"),
         ("my SSN is 244-76-8917.", "my SSN is [NATIONAL_ID].", "NATIONAL_ID"),
         ("I was born on 14/03/1985.", "I was born on [DOB].", "DOB"),
@@ -137,6 +138,13 @@ def test_the_named_entity_model_finds_names_no_rule_can(entity_redactor: Redacto
     text = "Karim Haddad at the shop said it would be fixed."
     assert REDACTOR.redact(text).text == text  # no cue: the rules cannot tell
     assert entity_redactor.redact(text).text == "[NAME] at the shop said it would be fixed."
+
+
+def test_interface_labels_in_title_case_are_not_names(entity_redactor: Redactor) -> None:
+    text = (
+        "Open Order History, then click Cancel Order. Your order history shows it; cancel order 5."
+    )
+    assert "[NAME]" not in entity_redactor.redact(text).text
 
 
 def test_generated_corpus_figures_per_category(entity_redactor: Redactor) -> None:
