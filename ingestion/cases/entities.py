@@ -35,7 +35,27 @@ from ingestion.cases.text import stopwords
 
 _UPPER = r"[A-ZÀ-ÖØ-ÞĀ-Ž]"
 _NAME_WORD = rf"{_UPPER}[\w'’-]*[a-zà-ÿ]"
-_PARTICLES = frozenset("van von de der den du da di del della le la ten ter bin al el".split())
+_PARTICLES = frozenset(
+    [
+        "van",
+        "von",
+        "de",
+        "der",
+        "den",
+        "du",
+        "da",
+        "di",
+        "del",
+        "della",
+        "le",
+        "la",
+        "ten",
+        "ter",
+        "bin",
+        "al",
+        "el",
+    ]
+)
 _PARTICLE = rf"(?:{'|'.join(sorted(_PARTICLES))})"
 _NAME = rf"{_NAME_WORD}(?:[ -](?:{_PARTICLE} ){{0,2}}{_NAME_WORD}){{0,2}}"
 _TITLED = re.compile(
