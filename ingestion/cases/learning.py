@@ -89,8 +89,12 @@ def learn(
     (``settings.learning_write_note``). ``encoder`` defaults to the index's MiniLM encoder.
     """
     summariser = summariser or build_summariser(settings)
-    tagger = Tagger(encoder or default_encoder(index), max_tags=settings.learning_max_tags)
     redactor = build_redactor(settings)
+    tagger = Tagger(
+        encoder or default_encoder(index),
+        max_tags=settings.learning_max_tags,
+        screen=Redactor(regions=redactor.regions).detects,
+    )
     report = LearningReport(window_start=since)
     live = dict(live_status or {})
     if refresh and adapter is not None:

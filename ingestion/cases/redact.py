@@ -155,6 +155,10 @@ class Redactor:
             redacted.append(_replace(t, kept))
         return Redaction(tuple(redacted), dict(counts))
 
+    def detects(self, text: str) -> bool:
+        """Whether ``text`` holds anything this redactor would replace (tags are screened)."""
+        return bool(self.find(text))
+
     def find(
         self, text: str, *, customer_name: Known = None, customer_email: Known = None
     ) -> list[Finding]:

@@ -7,7 +7,9 @@ from functools import cache
 from importlib import resources
 
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+(?=[\"'(\[]?[A-Z0-9])|\n{2,}|\n(?=[-*•] )")
-_WORD = re.compile(r"[a-z][a-z'-]*[a-z]|[a-z]")
+# Letters of any script (not digits, not "_"), with inner apostrophes and hyphens: "arrivé",
+# "g'day" and "e-mail" are one word each; "abc123" is the word "abc".
+_WORD = re.compile(r"[^\W\d_](?:[^\W\d_]|['’-](?=[^\W\d_]))*")
 _PLACEHOLDER = re.compile(r"\[[A-Z]+\]")
 
 
@@ -26,7 +28,21 @@ def sentences(text: str) -> list[str]:
 
 def words(text: str) -> list[str]:
     """Lower-case words, placeholders such as ``[EMAIL]`` removed."""
-    return _WORD.findall(_PLACEHOLDER.sub(" ", text).lower())
+    return [w.replace("’", "'") for w in _WORD.findall(_PLACEHOLDER.sub(" ", text).lower())]
+
+
+def proper_nouns(text: str) -> frozenset[str]:
+    """Lower-cased words written capitalised inside sentences and never in lower case: names
+    the redactor did not know ("Paloma"), brands, places. Never tags."""
+    capitalised: set[str] = set()
+    lower: set[str] = set()
+    for sentence in sentences(_PLACEHOLDER.sub(" ", text)):
+        for i, word in enumerate(_WORD.findall(sentence)):
+            if word[0].isupper() and not word.isupper() and i > 0:
+                capitalised.add(word.lower())
+            elif word[0].islower():
+                lower.add(word)
+    return frozenset(capitalised - lower)
 
 
 def content_words(text: str) -> list[str]:
