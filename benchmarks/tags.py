@@ -64,11 +64,10 @@ def run(tagger: Tagger, texts: Sequence[str], intents: Sequence[str]) -> dict[st
 
 
 def main(extra: Callable[[object], Tagger] | None = None) -> None:
-    rows = [json.loads(line) for line in gzip.open(SAMPLE, "rt", encoding="utf-8")]
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as lines:
+        rows = [json.loads(line) for line in lines]
     redactor = Redactor()
-    texts = [
-        "\n".join(redactor.redact([r["message"], r["reply"]]).texts) for r in rows
-    ]
+    texts = ["\n".join(redactor.redact([r["message"], r["reply"]]).texts) for r in rows]
     intents = [r["intent"] for r in rows]
     with tempfile.TemporaryDirectory() as folder, retrieval.open_index(Path(folder)) as index:
         encoder = default_encoder(index)

@@ -20,10 +20,27 @@ def stopwords() -> frozenset[str]:
     return frozenset(w.strip() for w in text.split() if w.strip() and not w.startswith("#"))
 
 
+# Abbreviations whose full stop does not end a sentence ("Dr. Haddad", "e.g. the app").
+_ABBREVIATION = re.compile(
+    r"(?:^|\s)(?:dr|mr|mrs|ms|mx|prof|st|sr|sra|jr|mme|mlle|no|nr|vs|etc|approx|inc|ltd|co|"
+    r"dept|ref|tel|fig|e\.g|i\.e|z\.b|u\.a|ca|bzw|cf|p\.s|[a-z])\.$",
+    re.IGNORECASE,
+)
+
+
 def sentences(text: str) -> list[str]:
-    """Sentences of ``text`` (a light splitter: end punctuation, blank lines, bullets)."""
-    parts = (p.strip() for p in _SENTENCE_END.split(text.strip()))
-    return [" ".join(p.split()) for p in parts if p and p.strip()]
+    """Sentences of ``text``: end punctuation followed by a capital or digit, blank lines and
+    bullets; not after an abbreviation ("Dr.", "e.g."), inside decimals ("19.99") or URLs
+    (both lack the space a sentence end needs)."""
+    merged: list[str] = []
+    for part in (p.strip() for p in _SENTENCE_END.split(text.strip())):
+        if not part:
+            continue
+        if merged and _ABBREVIATION.search(merged[-1]):
+            merged[-1] = f"{merged[-1]} {part}"
+        else:
+            merged.append(part)
+    return [" ".join(p.split()) for p in merged]
 
 
 def words(text: str) -> list[str]:
