@@ -10,14 +10,16 @@ redaction has work to do), then measures in the same run:
   embed + upsert + store), as cases per second and as a ratio to embedding alone;
 * a re-run with nothing new (median of 3) over every resolved ticket (``since=None``, the worst
   case: each case is rebuilt, redacted and hashed): its time and its index writes (must be 0);
-* the nightly re-run with nothing new: the window starts at the previous run.
+* the nightly re-run with nothing new: the window starts at the previous run;
+* first, the redaction cost per message (300 bundled messages), rules alone and with the
+  named-entity model.
 
 The sample has 560 distinct conversations, cycled: beyond that, phrase embeddings for tags hit
 the tagger's cache more often than a corpus of all-distinct tickets would.
 
 Usage::
 
-    python benchmarks/learning.py [--cases 5000]
+    python benchmarks/learning.py [--cases 5000] [--redaction-only]
 """
 
 from __future__ import annotations
@@ -154,10 +156,31 @@ def index_texts(store: Store) -> list[str]:
     return [d.index_text for d in drafts if d is not None]
 
 
+def redaction_cost(messages: Sequence[str]) -> None:
+    """Milliseconds per message, rules alone and rules + the named-entity model (same run)."""
+    from ingestion.cases.redact import build_redactor
+
+    for label, ner in (("rules alone", False), ("rules + named-entity model", True)):
+        redactor = build_redactor(IngestionSettings(learning_ner=ner))
+        redactor.redact(messages[0])  # warm up: the model loads on first use
+        times = []
+        for message in messages:
+            t0 = time.perf_counter()
+            redactor.redact(message)
+            times.append((time.perf_counter() - t0) * 1000)
+        p95 = statistics.quantiles(times, n=20)[-1]
+        print(f"redaction, {label}: median {statistics.median(times):.1f} ms, p95 {p95:.1f} ms")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--cases", type=int, default=5000)
+    parser.add_argument("--redaction-only", action="store_true", help="only the redaction cost")
     args = parser.parse_args()
+    with gzip.open(SAMPLE, "rt", encoding="utf-8") as lines:
+        redaction_cost([json.loads(line)["message"] for line in lines][:300])
+    if args.redaction_only:
+        return
     settings = IngestionSettings()
     with tempfile.TemporaryDirectory() as folder:
         store = open_store(f"sqlite:///{Path(folder) / 'bench.db'}")

@@ -185,6 +185,10 @@ class IngestionSettings(BaseSettings):
         default_factory=lambda: ["US", "GB", "DE", "FR"],
         description="Regions whose national phone formats redaction recognises.",
     )
+    learning_ner: bool = Field(
+        True,
+        description="Redact names, addresses and dates of birth with the named-entity model too.",
+    )
     learning_write_note: bool = Field(
         False, description="Write 'Resolution summary' back to the ticket as an internal note."
     )

@@ -135,18 +135,20 @@ def draft_of(source: CaseSource, redactor: Redactor) -> CaseDocumentDraft | None
     names = {p.customer.name for p in payloads} | {ticket.customer_name}
     emails = {p.customer.email for p in payloads} | {ticket.customer_email}
 
-    def clean(text: str) -> str:
-        return redactor.redact(text, customer_name=names, customer_email=emails).text
-
     problem = _problem(payloads, escalations, comments)
     resolution = "\n\n".join(c.body.strip() for c in answer)
+    # One call for the whole case: a name found in the problem is also replaced in the answer.
+    redaction = redactor.redact(
+        [problem, resolution, ticket.title or ""], customer_name=names, customer_email=emails
+    )
+    clean_problem, clean_resolution, clean_title = redaction.texts
     return CaseDocumentDraft(
         case_id=case_id_of(ticket),
         ticket_id=ticket.id,
-        problem=clean(problem),
-        resolution=clean(resolution),
+        problem=clean_problem,
+        resolution=clean_resolution,
         metadata={
-            "title": clean(ticket.title or ""),
+            "title": clean_title,
             **_metadata(source, payloads, answer),
         },
     )

@@ -24,7 +24,7 @@ from ingestion.cases.document import (
     read_source,
 )
 from ingestion.cases.errors import IndexWriteFailed
-from ingestion.cases.redact import Redactor
+from ingestion.cases.redact import Redactor, build_redactor
 from ingestion.cases.report import CaseOutcome, LearningReport
 from ingestion.cases.summariser import Summariser, build_summariser
 from ingestion.cases.tags import Encoder, Tagger, Vocabulary
@@ -87,8 +87,12 @@ def learn(
     summary" notes are written back. ``encoder`` defaults to the index's MiniLM encoder.
     """
     summariser = summariser or build_summariser(settings)
-    tagger = Tagger(encoder or default_encoder(index), max_tags=settings.learning_max_tags)
-    redactor = Redactor(regions=tuple(settings.learning_phone_regions))
+    redactor = build_redactor(settings)
+    tagger = Tagger(
+        encoder or default_encoder(index),
+        max_tags=settings.learning_max_tags,
+        screen=Redactor(regions=redactor.regions).detects,
+    )
     report = LearningReport(window_start=since)
     live = ticketing.pull(since) if ticketing is not None else {}
     with store.transaction() as session:

@@ -23,6 +23,39 @@ _FILLER = re.compile(
 )
 
 
+# A greeting that opens a sentence, with whom it greets: removed, the rest of the sentence kept
+# ("Hi, I was charged twice" → "I was charged twice").
+_GREETING = re.compile(
+    r"^(?:hi|hello|hey|dear|good (?:morning|afternoon|evening)|greetings|bonjour|bonsoir|salut|"
+    r"hola|buenos días|buenas|hallo|guten (?:tag|morgen|abend)|moin|servus|g'day|ciao|"
+    r"buongiorno|salve|hoi)\b(?:\s+(?:\[NAME\]|there|team|all|everyone|support|"
+    r"[A-Z][\w'-]*))?\s*[,!.:;-]*\s*",
+    re.IGNORECASE,
+)
+# Sentences that only introduce the writer: never the problem.
+_INTRODUCTION = re.compile(
+    r"^(?:my name is|this is|i am|i'm|je m'appelle|ich bin|me llamo)\s+\[NAME\]", re.IGNORECASE
+)
+
+
+def without_greeting(sentence: str) -> str:
+    """``sentence`` without an opening greeting (empty when it was only a greeting)."""
+    rest = _GREETING.sub("", sentence, count=1).strip()
+    if rest == sentence.strip():
+        return rest
+    return rest[:1].upper() + rest[1:] if rest else ""
+
+
+def _content_sentences(text: str) -> list[str]:
+    """Sentences with greetings removed, filler and self-introductions dropped."""
+    kept = []
+    for sentence in sentences(text):
+        rest = without_greeting(sentence)
+        if rest and not _FILLER.match(rest) and not _INTRODUCTION.match(rest):
+            kept.append(rest)
+    return kept
+
+
 class Summariser(Protocol):
     """Turns a redacted problem and resolution into a short resolution summary."""
 
@@ -49,7 +82,7 @@ class ExtractiveSummariser:
 
     @property
     def name(self) -> str:
-        return f"extractive-v1-{self.words}"
+        return f"extractive-v2-{self.words}"
 
     def summarise(self, problem: str, resolution: str) -> str:
         problem_part = _clip(_first_sentence(problem), max(8, self.words // 3))
@@ -59,7 +92,7 @@ class ExtractiveSummariser:
         )
 
     def _resolution(self, problem: str, resolution: str, budget: int) -> str:
-        candidates = [s for s in sentences(resolution) if not _FILLER.match(s)]
+        candidates = _content_sentences(resolution)
         if not candidates:
             candidates = sentences(resolution) or [resolution.strip()]
         frequency = Counter(content_words(resolution))
@@ -90,7 +123,7 @@ def _score(sentence: str, frequency: Counter[str], in_problem: set[str]) -> floa
 
 
 def _first_sentence(text: str) -> str:
-    parts = [s for s in sentences(text) if not _FILLER.match(s)]
+    parts = _content_sentences(text)
     return parts[0] if parts else text.strip()
 
 

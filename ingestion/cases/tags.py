@@ -10,14 +10,15 @@ Both keep the vocabulary from growing with every case.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+import re
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 import numpy as np
 from numpy.typing import NDArray
 
-from ingestion.cases.text import stopwords, words
+from ingestion.cases.text import proper_nouns, stopwords, words
 
 Vector = NDArray[np.float32]
 
@@ -104,8 +105,10 @@ class Tagger:
         diversity: float = 0.5,
         merge_threshold: float = 0.85,
         min_similarity: float = 0.2,
+        screen: Callable[[str], bool] | None = None,
     ) -> None:
         self._encoder = encoder
+        self._screen = screen  # True: the phrase is personal data or a secret, never a tag
         self._max_tags = max(1, min(3, max_tags))
         self._candidates = candidates
         self._diversity = diversity
@@ -129,6 +132,8 @@ class Tagger:
     def _candidates_of(self, text: str, vocabulary: Vocabulary) -> list[str]:
         """Frequent phrases, plus the tags in use whose key occurs in the text (reuse first)."""
         phrases = candidate_phrases(text, self._candidates * 3)
+        if self._screen is not None:
+            phrases = [p for p in phrases if not self._screen(p)]
         in_use = [p for p in phrases if tag_key(p) in vocabulary.canonical_by_key]
         fresh = [p for p in phrases if p not in in_use]
         return in_use[: self._candidates] + fresh[: max(0, self._candidates - len(in_use))]
@@ -170,12 +175,12 @@ class Tagger:
 
 def candidate_phrases(text: str, limit: int) -> list[str]:
     """The ``limit`` most frequent one- and two-word content phrases (first use breaks ties)."""
-    stop = stopwords()
+    stop = stopwords() | proper_nouns(text)
     counts: dict[str, float] = {}
     first: dict[str, int] = {}
     previous: str | None = None
-    for position, word in enumerate(words(text)):
-        if len(word) < 3 or word in stop:
+    for position, word in enumerate(_words_and_breaks(text)):
+        if word is None or len(word) < 3 or word in stop:
             previous = None
             continue
         for phrase, weight in ((word, 1.0), (f"{previous} {word}" if previous else "", 1.5)):
@@ -185,6 +190,17 @@ def candidate_phrases(text: str, limit: int) -> list[str]:
         previous = word
     ranked = sorted(counts, key=lambda p: (-counts[p], first[p]))
     return ranked[:limit]
+
+
+# Two-word phrases never span a placeholder, a number or punctuation ("password [SECRET] order").
+_BREAK = re.compile(r"\[[A-Z_]+\]|\d+|[.,;:!?()\[\]\n\"“”]")
+
+
+def _words_and_breaks(text: str) -> Iterator[str | None]:
+    for i, segment in enumerate(_BREAK.split(text)):
+        if i:
+            yield None
+        yield from words(segment)
 
 
 def _mmr(

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from collections import Counter
+
 import pytest
 
-from ingestion.cases.redact import Redactor
-from tests.ingestion.cases.pii import leaks, people
+from ingestion.cases.redact import KINDS, Redactor
+from tests.ingestion.cases.pii import leaks_by_kind, people
 
 REDACTOR = Redactor()
 
@@ -62,13 +64,99 @@ def test_a_url_keeps_precedence_over_the_email_inside_it() -> None:
     assert REDACTOR.redact(text).text == "[URL]"
 
 
-def test_generated_corpus_has_zero_leaks() -> None:
+def test_generated_corpus_has_zero_leaks_without_the_model() -> None:
     corpus = people(400)
     leaked = {}
     for person in corpus:
         text = REDACTOR.redact(
             person.message(), customer_name=person.name, customer_email=person.email
         ).text
-        if found := leaks(person, text):
+        found = leaks_by_kind(person, text)
+        found.pop("BARE_NAME", None)  # names with no cue: only the model's (measured below)
+        if found:
             leaked[person.name] = (found, text)
     assert leaked == {}
+
+
+# The observations of issue 12, each as it was seen, and the new kinds.
+@pytest.mark.parametrize(
+    ("text", "expected", "kind"),
+    [
+        (
+            "tried my password shamrock!2023 three times",
+            "tried my password [SECRET] three times",
+            "SECRET",
+        ),
+        ("my PIN is 4821, thanks", "my PIN is [SECRET], thanks", "SECRET"),
+        ("the one-time code 482913 expired", "the one-time code [SECRET] expired", "SECRET"),
+        ("key sk_live_4eC39HqLyjWDarjtT1zdp7dc revoked", "key [SECRET] revoked", "SECRET"),
+        ("token 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", "token [SECRET]", "SECRET"),
+        ("write to tomasz dot nowak at gmail dot com", "write to [EMAIL]", "EMAIL"),
+        ("call 0151 23456789 today", "call [PHONE] today", "PHONE"),
+        ("call me on (0141) 496 0123 now", "call me on [PHONE] now", "PHONE"),
+        ("card 4571 9300 1234 5678 declined", "card [NUMBER] declined", "NUMBER"),
+        ("my SSN is 244-76-8917.", "my SSN is [NATIONAL_ID].", "NATIONAL_ID"),
+        ("I was born on 14/03/1985.", "I was born on [DOB].", "DOB"),
+        ("I live at 12 Rue de la Paix, 75002 Paris.", "I live at [ADDRESS].", "ADDRESS"),
+        ("Ich wohne in der Musterstraße 12, 10115 Berlin.", "Ich wohne in [ADDRESS].", "ADDRESS"),
+        ("my daughter Aaliyah set it up", "my daughter [NAME] set it up", "NAME"),
+        ("appointment with Dr. Haddad on Monday", "appointment with Dr. [NAME] on Monday", "NAME"),
+    ],
+)
+def test_secrets_and_personal_data_without_a_checksum(text: str, expected: str, kind: str) -> None:
+    result = REDACTOR.redact(text)
+    assert result.text == expected
+    assert result.counts == {kind: 1}
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Password reset link did not arrive; my password is not working",
+        "The PIN code screen freezes after the update",
+        "Bonjour, mon colis n'est jamais arrivé",
+        "We moved to the new warehouse on Monday",
+    ],
+)
+def test_topics_that_mention_secrets_are_left_alone(text: str) -> None:
+    assert REDACTOR.redact(text).text == text
+
+
+def test_a_name_found_once_is_replaced_in_every_text_of_the_case() -> None:
+    result = REDACTOR.redact(["My colleague Ines Moreau is locked out", "Ines can log in now"])
+    assert result.texts == ("My colleague [NAME] is locked out", "[NAME] can log in now")
+    assert result.counts == {"NAME": 2}
+
+
+def test_counts_never_carry_values() -> None:
+    result = REDACTOR.redact("my password is hunter2! and PIN 1234")
+    assert set(result.counts) <= set(KINDS)
+    assert "hunter2" not in repr(result.counts)
+
+
+def test_the_named_entity_model_finds_names_no_rule_can(entity_redactor: Redactor) -> None:
+    text = "Karim Haddad at the shop said it would be fixed."
+    assert REDACTOR.redact(text).text == text  # no cue: the rules cannot tell
+    assert entity_redactor.redact(text).text == "[NAME] at the shop said it would be fixed."
+
+
+def test_interface_labels_in_title_case_are_not_names(entity_redactor: Redactor) -> None:
+    text = (
+        "Open Order History, then click Cancel Order. Your order history shows it; cancel order 5."
+    )
+    assert "[NAME]" not in entity_redactor.redact(text).text
+
+
+def test_generated_corpus_figures_per_category(entity_redactor: Redactor) -> None:
+    """Zero leaks for every category the docs claim; the model's figure for bare names."""
+    corpus = people(70)
+    leaked: Counter[str] = Counter()
+    for person in corpus:
+        text = entity_redactor.redact(
+            person.message(), customer_name=person.name, customer_email=person.email
+        ).text
+        for kind, values in leaks_by_kind(person, text).items():
+            leaked[kind] += len(values)
+    bare_total = sum(len(p.by_kind()["BARE_NAME"]) for p in corpus)
+    assert {k: n for k, n in leaked.items() if k != "BARE_NAME"} == {}
+    assert leaked["BARE_NAME"] <= 0.25 * bare_total  # measured: 57 of 429 left (13 %)

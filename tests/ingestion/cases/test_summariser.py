@@ -11,6 +11,7 @@ from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse
 
 from ingestion.cases import ExtractiveSummariser, LlmSummariser, SummariserFailed, build_summariser
+from ingestion.cases.text import sentences
 from ingestion.settings import IngestionSettings
 from tests.support.loopback import serve
 
@@ -110,3 +111,36 @@ def test_misconfiguration_names_the_setting() -> None:
         build_summariser(IngestionSettings(learning_summariser="llm"))
     with pytest.raises(SummariserFailed, match="learning_summariser: unknown"):
         build_summariser(IngestionSettings(learning_summariser="magic"))
+
+
+# Issue 12: summaries that keep the problem.
+def test_a_greeting_is_removed_from_the_opening_sentence_not_the_sentence() -> None:
+    summary = ExtractiveSummariser().summarise(
+        "Hi, I was charged twice for my order. My name is [NAME], email [EMAIL].",
+        "We refunded the second charge.",
+    )
+    assert summary.startswith("Problem: I was charged twice for my order.")
+    assert "My name is" not in summary
+
+
+@pytest.mark.parametrize("greeting", ["Bonjour", "Hola [NAME]", "Guten Tag", "G'day", "Dear team"])
+def test_greetings_in_any_language_open_no_problem(greeting: str) -> None:
+    summary = ExtractiveSummariser().summarise(
+        f"{greeting}, my parcel never arrived.", "We reshipped the parcel."
+    )
+    assert summary == "Problem: My parcel never arrived. Resolution: We reshipped the parcel."
+
+
+def test_abbreviations_decimals_and_urls_do_not_end_sentences() -> None:
+    text = (
+        "We moved your appointment with Dr. [NAME] to Monday. The fee of 19.99 EUR is "
+        "refunded, see https://shop.example/help/refunds.html. E.g. the app shows it."
+    )
+    assert sentences(text) == [
+        "We moved your appointment with Dr. [NAME] to Monday.",
+        "The fee of 19.99 EUR is refunded, see https://shop.example/help/refunds.html.",
+        "E.g. the app shows it.",
+    ]
+    summary = ExtractiveSummariser().summarise("I need to move my appointment.", text)
+    assert "Dr. Resolution" not in summary
+    assert "Dr. [NAME] to Monday" in summary

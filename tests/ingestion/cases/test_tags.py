@@ -6,6 +6,7 @@ import pytest
 
 from ingestion.cases import Tagger, Vocabulary, tag_key
 from ingestion.cases.tags import candidate_phrases
+from ingestion.cases.text import words
 from tests.ingestion.cases.counting import CountingIndex
 
 
@@ -57,3 +58,44 @@ def test_the_vocabulary_grows_slower_than_the_cases(tagger: Tagger) -> None:
     ]
     tagged = tagger.tag_many(texts, vocabulary)
     assert len({t for tags in tagged for t in tags}) == vocabulary.size <= 3
+
+
+# Issue 12: tags that describe the problem, never a greeting, a name, a number or a secret.
+@pytest.mark.parametrize(
+    "greeting", ["Bonjour", "Hola", "Guten Tag", "G'day", "Buongiorno", "Hallo", "Merci"]
+)
+def test_greetings_never_become_candidates(greeting: str) -> None:
+    text = f"{greeting}! My parcel never arrived. {greeting}, the parcel tracking is stuck."
+    phrases = candidate_phrases(text, 20)
+    assert all(greeting.lower() not in p and "tag" not in p.split() for p in phrases)
+    assert "parcel" in phrases
+
+
+def test_words_are_unicode_aware() -> None:
+    assert "arrivé" in words("Mon colis n'est jamais arrivé, trop remboursé")
+    assert "remboursé" in candidate_phrases("colis jamais arrivé, remboursé, remboursé", 5)
+    assert not any(
+        p.endswith(("arriv", "rembours"))
+        for p in candidate_phrases("jamais arrivé, être remboursé", 5)
+    )
+
+
+def test_phrases_never_span_placeholders_or_numbers() -> None:
+    phrases = candidate_phrases("my password [SECRET] reset failed, order 48213 refund", 20)
+    assert "password reset" not in phrases
+    assert "order refund" not in phrases
+    assert not any(any(c.isdigit() for c in p) for p in phrases)
+
+
+def test_names_written_capitalised_inside_sentences_are_not_candidates() -> None:
+    text = "The courier told Aaliyah the parcel was lost. Ask Aaliyah again about the parcel."
+    assert not any("aaliyah" in p for p in candidate_phrases(text, 20))
+
+
+def test_the_screen_drops_what_the_redactor_would_replace(index: CountingIndex) -> None:
+    from ingestion.cases import default_encoder
+
+    tagger = Tagger(default_encoder(index), screen=lambda phrase: "hunter" in phrase)
+    tags = tagger.tag_many(["hunter hunter hunter password reset"], Vocabulary())[0]
+    assert tags
+    assert not any("hunter" in t for t in tags)

