@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 import retrieval
-from evaluation.casebase import encode_cases, scratch_index, settings_for
+from evaluation.casebase import encode_cases, scratch_index, search_filters, settings_for
 from evaluation.dataset import Dataset, Query
 from evaluation.errors import ReplayError
 from evaluation.metrics import RankingScores, official_map, ranking_scores
@@ -70,7 +70,7 @@ def search_rankings(
     return {
         query.query_id: tuple(
             hit.case_id
-            for hit in index.search(query.text, k=depth, filters=query.filters, mode=mode)  # type: ignore[arg-type]
+            for hit in index.search(query.text, k=depth, filters=search_filters(query), mode=mode)  # type: ignore[arg-type]
         )
         for query in queries
     }

@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import retrieval
-from evaluation.casebase import CaseBase
+from evaluation.casebase import CaseBase, search_filters
 from evaluation.dataset import Case, Dataset, Query
 from evaluation.errors import ReplayError
 
@@ -108,9 +108,9 @@ def _step(
     visible: Mapping[str, Case],
     policy: retrieval.VerdictPolicy | None,
 ) -> ReplayStep:
-    assessment = index.assess(query.text, query.filters or None, policy=policy)
+    assessment = index.assess(query.text, search_filters(query), policy=policy)
     top = assessment.hits[0].case_id if assessment.hits else None
-    dense = index.search(query.text, k=1, filters=query.filters or None, mode="dense")
+    dense = index.search(query.text, k=1, filters=search_filters(query), mode="dense")
     dense_top = dense[0].case_id if dense else None
     return ReplayStep(
         position=position,

@@ -44,9 +44,10 @@ def _json(value: Any) -> Any:
 
 
 def _utc(value: Any) -> dt.datetime:
-    if isinstance(value, str):
-        value = dt.datetime.fromisoformat(value)
-    return value.replace(tzinfo=dt.UTC) if value.tzinfo is None else value.astimezone(dt.UTC)
+    when = dt.datetime.fromisoformat(value) if isinstance(value, str) else value
+    if not isinstance(when, dt.datetime):
+        raise ConversionError(f"cannot read the store: {value!r} is not a time")
+    return when.replace(tzinfo=dt.UTC) if when.tzinfo is None else when.astimezone(dt.UTC)
 
 
 def _question(payload: Mapping[str, Any]) -> str:
@@ -65,7 +66,7 @@ def _flat(metadata: Mapping[str, Any]) -> dict[str, Any]:
     return {k: v for k, v in metadata.items() if isinstance(v, str | int | float | bool)}
 
 
-def _read(url: str) -> tuple[list[Mapping[str, Any]], list[Mapping[str, Any]]]:
+def _read(url: str) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
     engine = create_engine(url)
     try:
         with engine.connect() as conn:

@@ -129,3 +129,8 @@ def test_filter_keys_are_declared_and_float_filter_values_refused() -> None:
     )
     with pytest.raises(ReplayError, match=r"metadata.shard is a float"):
         settings_for(odd)
+    float_query = Dataset(
+        (Case("a", "p"),), (Query("q", "t", frozenset({"a"}), filters={"x": 0.5}),)
+    )
+    with pytest.raises(ReplayError, match=r"query q: filters.x is a float"):
+        settings_for(float_query)
