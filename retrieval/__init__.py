@@ -12,7 +12,7 @@ Importing this package loads no torch, transformers, qdrant-client or llama-inde
 model loads on the first encode, the server client on the first server location.
 """
 
-from retrieval.calibration import CalibrationSample, calibrate
+from retrieval.calibration import CalibrationSample, calibrate, fit_thresholds
 from retrieval.documents import CaseDocument, Hit
 from retrieval.errors import (
     CalibrationError,
@@ -55,5 +55,6 @@ __all__ = [
     "TenantRequired",
     "VerdictPolicy",
     "calibrate",
+    "fit_thresholds",
     "open_index",
 ]

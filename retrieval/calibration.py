@@ -109,12 +109,17 @@ def no_match_guard(confidences: Floats, escalation: float) -> float:
     return float(np.nextafter(ordered[min(rank, len(ordered)) - 1], np.inf))
 
 
-def _features(
-    samples: Sequence[CalibrationSample], target: float, min_samples: int
-) -> tuple[str, ...]:
-    """The features to fit: the core ones, plus the vote's when every sample has them."""
+def _check_levels(target: float, confidence_level: float, no_match_escalation: float) -> None:
     if not 0.0 < target <= 1.0:
         raise CalibrationError("target_precision: must be in (0, 1]")
+    for name, value in (("confidence_level", confidence_level),
+                        ("no_match_escalation", no_match_escalation)):  # fmt: skip
+        if not 0.0 <= value < 1.0:
+            raise CalibrationError(f"{name}: must be in [0, 1)")
+
+
+def _features(samples: Sequence[CalibrationSample], min_samples: int) -> tuple[str, ...]:
+    """The features to fit: the core ones, plus the vote's when every sample has them."""
     if len(samples) < min_samples:
         raise CalibrationError(f"samples: {len(samples)} given, at least {min_samples} needed")
     for i, sample in enumerate(samples):
@@ -123,6 +128,32 @@ def _features(
             raise CalibrationError(f"samples[{i}].figures: missing {missing}")
     # Figures recorded before the vote existed fit a policy without its features.
     return tuple(f for f in FEATURES if all(f in s.figures for s in samples))
+
+
+def fit_thresholds(
+    scores: npt.ArrayLike,
+    correct: npt.ArrayLike,
+    no_match: npt.ArrayLike,
+    *,
+    target_precision: float,
+    confidence_level: float = 0.9,
+    no_match_escalation: float = 0.95,
+) -> tuple[float, float]:
+    """``(answer_threshold, no_match_threshold)`` for any score where higher means answer.
+
+    The guard first (from the no-match queries' scores), then the precision promise on the
+    queries the guard lets through (module docstring); ``inf`` when no threshold keeps the
+    promise. `calibrate` applies it to the confidence; evaluation to its baselines' scores.
+    """
+    _check_levels(target_precision, confidence_level, no_match_escalation)
+    s = np.asarray(scores, dtype=np.float64)
+    y = np.asarray(correct, dtype=bool)
+    nm = np.asarray(no_match, dtype=bool)
+    guard = no_match_guard(s[nm], no_match_escalation)
+    passed = s >= guard
+    level = confidence_level or None
+    threshold = _threshold(s[passed], y[passed], target_precision, level)
+    return (math.inf if threshold is None else max(threshold, guard)), guard
 
 
 def calibrate(
@@ -135,11 +166,8 @@ def calibrate(
     min_samples: int = 20,
 ) -> VerdictPolicy:
     """Fit the verdict so answers meet ``target_precision`` and no-match queries escalate."""
-    features = _features(samples, target_precision, min_samples)
-    for name, value in (("confidence_level", confidence_level),
-                        ("no_match_escalation", no_match_escalation)):  # fmt: skip
-        if not 0.0 <= value < 1.0:
-            raise CalibrationError(f"{name}: must be in [0, 1)")
+    _check_levels(target_precision, confidence_level, no_match_escalation)
+    features = _features(samples, min_samples)
     y = np.array([s.correct for s in samples], dtype=bool)
     if y.all() or not y.any():
         raise CalibrationError("samples: both right and wrong top hits are needed")
@@ -148,17 +176,17 @@ def calibrate(
     fitted = VerdictPolicy(weights=tuple(float(w) for w in weights), bias=bias, features=features)
     confidence = np.array([fitted.confidence(s.figures) for s in samples])
     no_match = np.array([s.no_match for s in samples], dtype=bool)
-    guard = no_match_guard(confidence[no_match], no_match_escalation)
-    passed = confidence >= guard
-    level = confidence_level or None
-    threshold = _threshold(confidence[passed], y[passed], target_precision, level)
+    threshold, guard = fit_thresholds(
+        confidence, y, no_match, target_precision=target_precision,
+        confidence_level=confidence_level, no_match_escalation=no_match_escalation,
+    )  # fmt: skip
     top_dense = x[:, features.index("top_dense")]
     no_lexical = x[:, features.index("lexical_match")] == 0
     lexical = _threshold(top_dense[no_lexical], y[no_lexical], target_precision, None)
     return VerdictPolicy(
         weights=fitted.weights,
         bias=bias,
-        answer_threshold=NEVER if threshold is None else threshold,
+        answer_threshold=min(threshold, NEVER),
         no_match_threshold=guard,
         evidence_floor=float(np.quantile(top_dense[y], 0.01)),
         lexical_floor=NEVER if lexical is None else lexical,

@@ -30,6 +30,7 @@ PUBLIC = [
     "TenantRequired",
     "VerdictPolicy",
     "calibrate",
+    "fit_thresholds",
     "open_index",
 ]
 HEAVY = [
