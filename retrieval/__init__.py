@@ -29,6 +29,7 @@ from retrieval.errors import (
     RetrievalError,
     TenantRequired,
 )
+from retrieval.fusion import fuse
 from retrieval.index import Index, open_index
 from retrieval.settings import RetrievalSettings
 from retrieval.verdict import Assessment, VerdictPolicy
@@ -56,5 +57,6 @@ __all__ = [
     "VerdictPolicy",
     "calibrate",
     "fit_thresholds",
+    "fuse",
     "open_index",
 ]

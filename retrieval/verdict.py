@@ -59,6 +59,7 @@ class VerdictPolicy:
     hand-made policy; ``no_match_samples == 0`` a policy whose no-match guard was not fitted.
     """
 
+    # BEGIN FITTED DEFAULTS: written by `python benchmarks/verdict.py --write`; do not edit.
     weights: tuple[float, ...] = (11.7053, 1.7509, 0.0, 1.0401, 0.0, 0.0)
     bias: float = -9.906
     answer_threshold: float = 0.656
@@ -72,6 +73,7 @@ class VerdictPolicy:
     samples: int = 1000
     no_match_samples: int = 0
     features: tuple[str, ...] = FEATURES
+    # END FITTED DEFAULTS
 
     def __post_init__(self) -> None:
         if len(self.weights) != len(self.features):

@@ -31,6 +31,7 @@ PUBLIC = [
     "VerdictPolicy",
     "calibrate",
     "fit_thresholds",
+    "fuse",
     "open_index",
 ]
 HEAVY = [
