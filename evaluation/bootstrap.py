@@ -9,7 +9,7 @@ that figure's interval (and counted).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 
 import numpy as np
@@ -57,27 +57,62 @@ def _safe(num: NDArray[np.float64], den: NDArray[np.float64]) -> NDArray[np.floa
     return out
 
 
-def bootstrap_ratios(
-    ratios: Mapping[str, Ratio], *, rounds: int = 2000, seed: int = 0, level: float = 0.95
-) -> dict[str, Estimate]:
-    """Point values and percentile intervals of each ratio, from one shared set of resamples."""
-    sizes = {len(r.numerator) for r in ratios.values()}
+def _counts(ratios: Iterable[Ratio], rounds: int, seed: int) -> NDArray[np.float64]:
+    """How often each query is drawn in each resample: one matrix shared by every figure."""
+    sizes = {len(r.numerator) for r in ratios}
     if len(sizes) != 1:
         raise ReplayError("every ratio must be over the same queries")
     (n,) = sizes
     if n == 0:
         raise ReplayError("no queries to bootstrap")
     rng = np.random.default_rng(seed)
-    # One count matrix for all figures, so their intervals come from the same resamples.
-    counts = rng.multinomial(n, np.full(n, 1.0 / n), size=rounds).astype(np.float64)
+    return rng.multinomial(n, np.full(n, 1.0 / n), size=rounds).astype(np.float64)
+
+
+def _value(r: Ratio) -> float | None:
+    total = float(r.denominator.sum())
+    return float(r.numerator.sum()) / total if total > 0 else None
+
+
+def _estimate(value: float | None, samples: NDArray[np.float64], n: int, level: float) -> Estimate:
+    samples = samples[~np.isnan(samples)]
     tail = (1.0 - level) / 2.0
-    estimates = {}
-    for name, r in ratios.items():
-        den_total = float(r.denominator.sum())
-        value = float(r.numerator.sum()) / den_total if den_total > 0 else None
-        samples = _safe(counts @ r.numerator, counts @ r.denominator)
-        samples = samples[~np.isnan(samples)]
-        low = float(np.quantile(samples, tail)) if samples.size else None
-        high = float(np.quantile(samples, 1.0 - tail)) if samples.size else None
-        estimates[name] = Estimate(value=value, low=low, high=high, n=int(den_total))
-    return estimates
+    low = float(np.quantile(samples, tail)) if samples.size else None
+    high = float(np.quantile(samples, 1.0 - tail)) if samples.size else None
+    return Estimate(value=value, low=low, high=high, n=n)
+
+
+def bootstrap_ratios(
+    ratios: Mapping[str, Ratio], *, rounds: int = 2000, seed: int = 0, level: float = 0.95
+) -> dict[str, Estimate]:
+    """Point values and percentile intervals of each ratio, from one shared set of resamples."""
+    counts = _counts(ratios.values(), rounds, seed)
+    return {
+        name: _estimate(
+            _value(r),
+            _safe(counts @ r.numerator, counts @ r.denominator),
+            int(r.denominator.sum()),
+            level,
+        )
+        for name, r in ratios.items()
+    }
+
+
+def paired_differences(
+    pairs: Mapping[str, tuple[Ratio, Ratio]],
+    *,
+    rounds: int = 2000,
+    seed: int = 0,
+    level: float = 0.95,
+) -> dict[str, Estimate]:
+    """``first − second`` of each pair of ratios over the same queries, with a paired interval."""
+    counts = _counts([r for pair in pairs.values() for r in pair], rounds, seed)
+    out = {}
+    for name, (a, b) in pairs.items():
+        va, vb = _value(a), _value(b)
+        value = va - vb if va is not None and vb is not None else None
+        samples = _safe(counts @ a.numerator, counts @ a.denominator) - _safe(
+            counts @ b.numerator, counts @ b.denominator
+        )
+        out[name] = _estimate(value, samples, len(a.numerator), level)
+    return out

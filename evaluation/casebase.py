@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import retrieval
-from evaluation.dataset import Case, Dataset
+from evaluation.dataset import Case, Dataset, Query
 from evaluation.errors import ReplayError
 
 
@@ -37,7 +37,7 @@ def settings_for(
     dataset: Dataset, base: retrieval.RetrievalSettings | None = None
 ) -> retrieval.RetrievalSettings:
     """``base`` (or the defaults) with every filter key the queries use declared."""
-    base = base or retrieval.RetrievalSettings()
+    base = base or retrieval.RetrievalSettings.load()
     keys = set(base.filter_keys)
     for query in dataset.queries:
         keys.update(query.filters)
@@ -48,7 +48,22 @@ def settings_for(
                     f"case {case.case_id}: metadata.{key} is a float; filter keys take "
                     "strings, integers or booleans"
                 )
+    for query in dataset.queries:
+        search_filters(query)  # refuses float values before any case is encoded
     return base.model_copy(update={"filter_keys": sorted(keys), "multi_tenant": False})
+
+
+def search_filters(query: Query) -> dict[str, str | int | bool] | None:
+    """The query's filters as the index takes them (None when it has none)."""
+    checked: dict[str, str | int | bool] = {}
+    for key, value in query.filters.items():
+        if isinstance(value, float):
+            raise ReplayError(
+                f"query {query.query_id}: filters.{key} is a float; filters take strings, "
+                "integers or booleans"
+            )
+        checked[key] = value
+    return checked or None
 
 
 @dataclass(frozen=True, slots=True)

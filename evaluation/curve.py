@@ -1,8 +1,10 @@
-"""Coverage/precision curves over a threshold, and fitting a threshold for a target precision.
+"""Coverage/precision curves over a threshold.
 
 Coverage is the share of all queries answered (equal to the escalation drop when every query
 escalated without caseloop); precision is the share of answered queries whose top hit is
-relevant.
+relevant; no-match escalated is the share of the queries no case answers that the threshold
+escalates (what the no-match guard promises). Thresholds themselves are fitted by
+`retrieval.fit_thresholds`, the same rule for the verdict and for its baselines.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ class CurvePoint:
     coverage: float
     precision: float | None
     answered: int
+    no_match_escalated: float | None = None
 
     def as_dict(self) -> dict[str, float | int | None]:
         return {
@@ -28,6 +31,7 @@ class CurvePoint:
             "coverage": self.coverage,
             "precision": self.precision,
             "answered": self.answered,
+            "no_match_escalated": self.no_match_escalated,
         }
 
 
@@ -35,9 +39,10 @@ def curve(
     scores: NDArray[np.float64],
     correct: NDArray[np.bool_],
     eligible: NDArray[np.bool_] | None = None,
+    no_match: NDArray[np.bool_] | None = None,
     points: int = 50,
 ) -> list[CurvePoint]:
-    """Coverage and precision when answering eligible queries whose score is ≥ each threshold."""
+    """Coverage, precision (and no-match escalated) answering eligible queries scoring ≥ each threshold."""
     n = len(scores)
     if n == 0:
         return []
@@ -55,20 +60,13 @@ def curve(
                 coverage=count / n,
                 precision=float(correct[answered].mean()) if count else None,
                 answered=count,
+                no_match_escalated=_escalated(answered, no_match),
             )
         )
     return out
 
 
-def fit_threshold(scores: NDArray[np.float64], correct: NDArray[np.bool_], target: float) -> float:
-    """The lowest threshold whose answered queries reach ``target`` precision (inf: none does).
-
-    The same rule as `retrieval.calibrate` uses for its answer threshold: the widest coverage
-    whose answered queries still meet the target on the queries it is fitted on.
-    """
-    best = float("inf")
-    for threshold in np.unique(scores)[::-1]:
-        chosen = correct[scores >= threshold]
-        if chosen.mean() >= target:
-            best = float(threshold)
-    return best
+def _escalated(answered: NDArray[np.bool_], no_match: NDArray[np.bool_] | None) -> float | None:
+    if no_match is None or not no_match.any():
+        return None
+    return float((~answered[no_match]).mean())

@@ -10,12 +10,15 @@ Definitions (every query escalated before caseloop existed, so the rate without 
   a no-match query had no relevant case visible when it was asked;
 - ``correct_drop`` = right answers / all queries: the drop if every wrong answer escalated anyway.
 
-Honesty of the operating point: the verdict's thresholds for the target precision are fitted by
-`retrieval.calibrate` on the *other* folds of a time-ordered K-fold split of the queries
-(cross-fitting), then each fold is replayed with its own policy; or a policy fitted on other data
-is passed in. Every figure carries a 95% bootstrap interval over queries. The plain top-1 cosine
-threshold (fitted the same way) is the baseline printed beside it; the in-sample ("oracle")
-curve is reported only under that name.
+Honesty of the operating point: the verdict's thresholds are fitted by `retrieval.calibrate` on
+the *other* folds of a time-ordered K-fold split of the queries (cross-fitting): the precision
+promise (target precision with ``confidence_level``) and the no-match guard (a share
+``no_match_escalation`` of no-match queries escalates), then each fold is replayed with its own
+policy; or a policy fitted on other data is passed in. Each fold then says whether the promise
+held on it (`evaluation.folds`). Every figure carries a 95% bootstrap interval over queries.
+Each retriever alone is the baseline printed beside it: answer from its top-1 hit when its score
+clears a threshold fitted the same way (same promise, same guard); the differences come with
+paired intervals. The in-sample ("oracle") curve is reported only under that name.
 """
 
 from __future__ import annotations
@@ -28,14 +31,17 @@ from typing import Any
 import numpy as np
 
 import retrieval
-from evaluation.bootstrap import Estimate, bootstrap_ratios, ratio
+from evaluation.bootstrap import Estimate, bootstrap_ratios, paired_differences, ratio
 from evaluation.casebase import encode_cases, scratch_index, settings_for
-from evaluation.curve import CurvePoint, curve, fit_threshold
+from evaluation.curve import CurvePoint, curve
 from evaluation.dataset import Dataset
 from evaluation.errors import ReplayError
+from evaluation.folds import FoldCheck, Promise, fold_checks
 from evaluation.replay import ReplayStep, replay, reset
 
 FIGURES = ("escalation_drop", "answered_precision", "wrong_answer_rate", "no_match_escalated")
+Flags = np.ndarray[Any, np.dtype[np.bool_]]
+Floats = np.ndarray[Any, np.dtype[np.float64]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -51,35 +57,43 @@ class OperatingPoint:
         return out
 
 
-def operating_point(
-    answered: np.ndarray,
-    correct: np.ndarray,
-    no_match: np.ndarray,
-    reasons: Sequence[str | None],
-    *,
-    seed: int = 0,
-) -> OperatingPoint:
-    """Bootstrap the figures of one rule; ``correct`` is "the top hit is relevant"."""
-    right = answered & correct
-    estimates = bootstrap_ratios(
-        {
-            "escalation_rate_with": ratio(~answered),
-            "escalation_drop": ratio(answered),
-            "answered_precision": ratio(right, answered),
-            "wrong_answer_rate": ratio(answered & ~correct),
-            "no_match_escalated": ratio(no_match & ~answered, no_match),
-            "correct_drop": ratio(right),
-        },
-        seed=seed,
-    )
+@dataclass(frozen=True, slots=True)
+class Rule:
+    """What one decision rule did to each query: answered, and was its answer right."""
+
+    answered: Flags
+    correct: Flags
+    reasons: Sequence[str | None]
+
+
+def _ratios(rule: Rule, no_match: Flags) -> dict[str, Any]:
+    answered, correct = rule.answered, rule.correct
+    return {
+        "escalation_rate_with": ratio(~answered),
+        "escalation_drop": ratio(answered),
+        "answered_precision": ratio(answered & correct, answered),
+        "wrong_answer_rate": ratio(answered & ~correct),
+        "no_match_escalated": ratio(no_match & ~answered, no_match),
+        "correct_drop": ratio(answered & correct),
+    }
+
+
+def operating_point(rule: Rule, no_match: Flags, *, seed: int = 0) -> OperatingPoint:
+    """Bootstrap the figures of one rule."""
     counts: dict[str, int] = {}
-    for reason in reasons:
+    for reason in rule.reasons:
         key = reason or "answer"
         counts[key] = counts.get(key, 0) + 1
-    return OperatingPoint(estimates, counts)
+    return OperatingPoint(bootstrap_ratios(_ratios(rule, no_match), seed=seed), counts)
 
 
-def time_folds(n: int, folds: int) -> np.ndarray:
+def differences(ours: Rule, other: Rule, no_match: Flags, *, seed: int = 0) -> dict[str, Estimate]:
+    """Ours minus the other rule on each figure, with paired bootstrap intervals."""
+    a, b = _ratios(ours, no_match), _ratios(other, no_match)
+    return paired_differences({name: (a[name], b[name]) for name in FIGURES}, seed=seed)
+
+
+def time_folds(n: int, folds: int) -> np.ndarray[Any, np.dtype[np.int64]]:
     """Fold number of each query in replay order: ``folds`` contiguous blocks of time."""
     if folds < 2:
         raise ReplayError("folds: at least 2 are needed for cross-fitting")
@@ -90,50 +104,68 @@ def time_folds(n: int, folds: int) -> np.ndarray:
     return np.minimum(np.arange(n) * folds // n, folds - 1)
 
 
-def _samples(steps: Sequence[ReplayStep], mask: np.ndarray) -> list[retrieval.CalibrationSample]:
+def _samples(steps: Sequence[ReplayStep], mask: Flags) -> list[retrieval.CalibrationSample]:
     return [
-        retrieval.CalibrationSample(figures=step.figures, correct=step.correct)
+        retrieval.CalibrationSample(figures=step.figures, correct=step.correct, no_match=step.no_match)
         for step, keep in zip(steps, mask, strict=True)
         if keep
-    ]
+    ]  # fmt: skip
+
+
+def _calibrate(
+    samples: Sequence[retrieval.CalibrationSample], promise: Promise
+) -> retrieval.VerdictPolicy:
+    return retrieval.calibrate(
+        samples,
+        promise.target_precision,
+        confidence_level=promise.confidence_level,
+        no_match_escalation=promise.no_match_escalation,
+    )
 
 
 def fit_fold_policies(
-    steps: Sequence[ReplayStep], fold: np.ndarray, target: float
+    steps: Sequence[ReplayStep], fold: np.ndarray[Any, np.dtype[np.int64]], promise: Promise
 ) -> list[retrieval.VerdictPolicy]:
     """One policy per fold, each calibrated on every other fold's queries only."""
     policies = []
     for k in range(int(fold.max()) + 1):
         try:
-            policies.append(retrieval.calibrate(_samples(steps, fold != k), target))
+            policies.append(_calibrate(_samples(steps, fold != k), promise))
         except retrieval.CalibrationError as exc:
             raise ReplayError(f"fold {k}: calibration on the other folds failed: {exc}") from exc
     return policies
 
 
-def baseline_thresholds(steps: Sequence[ReplayStep], fold: np.ndarray, target: float) -> np.ndarray:
-    """Each query's top-1 cosine threshold, fitted on the other folds."""
-    score = np.array([s.dense_score for s in steps])
-    right = np.array([s.dense_correct for s in steps])
-    fitted = [
-        fit_threshold(score[fold != k], right[fold != k], target)
+def baseline(
+    score: Floats, correct: Flags, no_match: Flags, fold: np.ndarray[Any, np.dtype[np.int64]],
+    promise: Promise,
+) -> tuple[Rule, list[float]]:  # fmt: skip
+    """Answer from one retriever's top-1 when its score clears a threshold fitted on the other
+    folds with the same promise and guard as the verdict; the rule and each fold's threshold."""
+    thresholds = [
+        retrieval.fit_thresholds(
+            score[fold != k], correct[fold != k], no_match[fold != k], **promise.kwargs()
+        )[0]
         for k in range(int(fold.max()) + 1)
     ]
-    return np.array([fitted[k] for k in fold])
+    answered = score >= np.array([thresholds[k] for k in fold])
+    return Rule(answered, correct, [None if a else "below_threshold" for a in answered]), thresholds
 
 
 @dataclass(frozen=True, slots=True)
 class EscalationReport:
-    """The replay's figures: ours, the baseline's, the curves, and how the point was fitted."""
+    """The replay's figures: ours, each retriever's baseline, the differences, the folds, curves."""
 
     ours: OperatingPoint
-    baseline: OperatingPoint
+    baselines: Mapping[str, OperatingPoint]
+    differences: Mapping[str, Mapping[str, Estimate]]
+    folds: Sequence[FoldCheck]
     curve: Sequence[CurvePoint]
     baseline_curve: Sequence[CurvePoint]
     oracle_curve: Sequence[CurvePoint]
     n_queries: int
     n_no_match: int
-    target_precision: float
+    promise: Promise
     calibration: str
     steps: Sequence[ReplayStep]
 
@@ -142,15 +174,26 @@ class EscalationReport:
         return {
             "n_queries": self.n_queries,
             "n_no_match": self.n_no_match,
-            "target_precision": self.target_precision,
+            "target_precision": self.promise.target_precision,
             "calibration": self.calibration,
             "escalation_rate_without": 1.0,
+            "promise": self.promise.summary(self.folds),
             "top_hit_right": {
                 "verdict_top_hit": float(np.mean([s.correct for s in self.steps])),
                 "dense_top_1": float(np.mean([s.dense_correct for s in self.steps])),
+                "bm25_top_1": float(np.mean([s.bm25_correct for s in self.steps])),
             },
             **self.ours.as_dict(),
-            "baseline": {"name": "top-1 cosine threshold", **self.baseline.as_dict()},
+            "baseline": {"name": BASELINES["dense"], **self.baselines["dense"].as_dict()},
+            "baselines": {
+                name: {"name": BASELINES[name], **point.as_dict()}
+                for name, point in self.baselines.items()
+            },
+            "differences": {
+                name: {figure: e.as_dict() for figure, e in diff.items()}
+                for name, diff in self.differences.items()
+            },
+            "folds": [f.as_dict() for f in self.folds],
             "curve": [p.as_dict() for p in self.curve],
             "baseline_curve": [p.as_dict() for p in self.baseline_curve],
             "oracle_curve": {
@@ -160,17 +203,15 @@ class EscalationReport:
         }
 
 
-def _arrays(steps: Sequence[ReplayStep]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    answered = np.array([s.answered for s in steps])
-    correct = np.array([s.correct for s in steps])
-    no_match = np.array([s.no_match for s in steps])
-    return answered, correct, no_match
+BASELINES = {"dense": "top-1 cosine threshold", "bm25": "top-1 BM25 threshold"}
 
 
 def escalation_replay(
     dataset: Dataset,
     *,
     target_precision: float = 0.95,
+    confidence_level: float = 0.9,
+    no_match_escalation: float = 0.95,
     folds: int = 5,
     policy: retrieval.VerdictPolicy | None = None,
     settings: retrieval.RetrievalSettings | None = None,
@@ -178,61 +219,71 @@ def escalation_replay(
     seed: int = 0,
 ) -> EscalationReport:
     """Replay the queries, fit the operating point honestly, and report with intervals."""
-    if not 0.0 < target_precision <= 1.0:
-        raise ReplayError("target_precision: must be in (0, 1]")
+    promise = Promise(target_precision, confidence_level, no_match_escalation)
     with scratch_index(settings_for(dataset, settings), workdir) as index:
         casebase = encode_cases(index, dataset.cases)
         first = replay(dataset, index, casebase, lambda position, query: policy)
         fold = time_folds(len(first), folds)
         if policy is not None:
-            steps, calibration = first, "calibration file fitted on other data"
+            steps, policies = first, [policy] * folds
+            calibration = "calibration file fitted on other data"
         else:
-            policies = fit_fold_policies(first, fold, target_precision)
+            policies = fit_fold_policies(first, fold, promise)
             reset(index, [case.case_id for case in dataset.cases])
             steps = replay(
                 dataset, index, casebase, lambda position, query: policies[fold[position]]
             )
             calibration = f"cross-fitted over {folds} time-ordered folds"
-    return _report(first, steps, fold, target_precision, calibration, seed)
+    return _report(first, steps, fold, promise, policies, calibration, seed)
+
+
+def _oracle(first: Sequence[ReplayStep], promise: Promise) -> list[CurvePoint]:
+    try:
+        samples = _samples(first, np.ones(len(first), dtype=bool))
+        everything = _calibrate(samples, promise)
+    except retrieval.CalibrationError:
+        return []  # e.g. every top hit right (or none): nothing to fit, no oracle to show
+    in_sample = np.array([everything.confidence(s.figures) for s in first])
+    return curve(in_sample, np.array([s.correct for s in first]))
 
 
 def _report(
     first: Sequence[ReplayStep],
     steps: Sequence[ReplayStep],
-    fold: np.ndarray,
-    target: float,
+    fold: np.ndarray[Any, np.dtype[np.int64]],
+    promise: Promise,
+    policies: Sequence[retrieval.VerdictPolicy],
     calibration: str,
     seed: int,
 ) -> EscalationReport:
-    answered, correct, no_match = _arrays(steps)
-    ours = operating_point(answered, correct, no_match, [s.reason for s in steps], seed=seed)
-    dense_score = np.array([s.dense_score for s in first])
-    dense_right = np.array([s.dense_correct for s in first])
-    base_answered = dense_score >= baseline_thresholds(first, fold, target)
-    baseline = operating_point(
-        base_answered,
-        dense_right,
-        no_match,
-        [None if a else "below_threshold" for a in base_answered],
-        seed=seed,
+    no_match = np.array([s.no_match for s in steps])
+    ours = Rule(
+        np.array([s.answered for s in steps]),
+        np.array([s.correct for s in steps]),
+        [s.reason for s in steps],
     )
+    dense_score = np.array([s.dense_score for s in first])
+    rules = {
+        "dense": baseline(dense_score, np.array([s.dense_correct for s in first]), no_match,
+                          fold, promise),
+        "bm25": baseline(np.array([s.bm25_score for s in first]),
+                         np.array([s.bm25_correct for s in first]), no_match, fold, promise),
+    }  # fmt: skip
     confidence = np.array([s.figures.get("confidence", 0.0) for s in steps])
-    eligible = np.array([s.reason in (None, "low_confidence") for s in steps])
-    try:
-        everything = retrieval.calibrate(_samples(first, np.ones(len(first), dtype=bool)), target)
-        in_sample = np.array([everything.confidence(s.figures) for s in first])
-        oracle = curve(in_sample, np.array([s.correct for s in first]))
-    except retrieval.CalibrationError:
-        oracle = []  # e.g. every top hit right (or none): nothing to fit, no oracle to show
+    eligible = np.array([s.reason in (None, "low_confidence") or s.figures.get("no_match_guard")
+                         for s in steps], dtype=bool)  # fmt: skip
+    ours_thresholds = [(p.answer_threshold, p.no_match_threshold) for p in policies]
     return EscalationReport(
-        ours=ours,
-        baseline=baseline,
-        curve=curve(confidence, correct, eligible),
-        baseline_curve=curve(dense_score, dense_right),
-        oracle_curve=oracle,
+        ours=operating_point(ours, no_match, seed=seed),
+        baselines={n: operating_point(r, no_match, seed=seed) for n, (r, _) in rules.items()},
+        differences={n: differences(ours, r, no_match, seed=seed) for n, (r, _) in rules.items()},
+        folds=fold_checks(ours.answered, ours.correct, no_match, fold, promise, ours_thresholds),
+        curve=curve(confidence, ours.correct, eligible, no_match),
+        baseline_curve=curve(dense_score, rules["dense"][0].correct, None, no_match),
+        oracle_curve=_oracle(first, promise),
         n_queries=len(steps),
         n_no_match=int(no_match.sum()),
-        target_precision=target,
+        promise=promise,
         calibration=calibration,
         steps=steps,
     )

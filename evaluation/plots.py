@@ -29,9 +29,11 @@ def _points(points: Sequence[Mapping[str, Any]]) -> tuple[list[float], list[floa
 
 
 def coverage_precision(escalation: Mapping[str, Any], path: Path) -> Path:
-    """Coverage (escalation drop) against answered precision: ours, the baseline, the oracle."""
+    """Coverage (escalation drop) against answered precision: ours, the baseline, the oracle,
+    with the promised target precision; beside it, the share of no-match queries escalated
+    along the same threshold sweep, with the no-match guard's promise."""
     plt = _pyplot()
-    fig, ax = plt.subplots(figsize=(6.4, 4.4))
+    fig, (ax, guard) = plt.subplots(1, 2, figsize=(11.0, 4.4))
     ax.plot(*_points(escalation["curve"]), label="caseloop verdict (cross-fitted confidence)")
     ax.plot(*_points(escalation["baseline_curve"]), label="top-1 cosine threshold", linestyle="--")
     oracle = escalation.get("oracle_curve") or {}
@@ -47,13 +49,40 @@ def coverage_precision(escalation: Mapping[str, Any], path: Path) -> Path:
                 yerr=[[precision["value"] - precision["low"]], [precision["high"] - precision["value"]]],
                 label=f"operating point ({'caseloop' if name == 'ours' else 'baseline'}, 95% CI)",
             )  # fmt: skip
-    ax.axhline(escalation["target_precision"], color="grey", linewidth=0.8)
+    target = escalation["target_precision"]
+    ax.axhline(target, color="grey", linewidth=0.8, label=f"promised precision {target:.0%}")
     ax.set_xlabel("coverage = escalation drop (share of queries answered)")
     ax.set_ylabel("answered precision")
     ax.set_xlim(0, 1)
     ax.set_title("Coverage / precision over the verdict threshold")
     ax.legend(fontsize=7, loc="lower left")
+    _guard_panel(guard, escalation)
     return _save(fig, path)
+
+
+def _guard_panel(ax: Any, escalation: Mapping[str, Any]) -> None:
+    """No-match queries escalated against coverage, the guard's promise and the result."""
+    for key, label, style in (("curve", "caseloop verdict", "-"),
+                              ("baseline_curve", "top-1 cosine threshold", "--")):  # fmt: skip
+        kept = [p for p in escalation[key] if p.get("no_match_escalated") is not None]
+        ax.plot([p["coverage"] for p in kept], [p["no_match_escalated"] for p in kept],
+                linestyle=style, label=label)  # fmt: skip
+    promise = escalation.get("promise") or {}
+    share = promise.get("no_match_escalation")
+    if share is not None:
+        ax.axhline(share, color="grey", linewidth=0.8, label=f"no-match guard {share:.0%}")
+    drop, escalated = escalation["escalation_drop"], escalation["no_match_escalated"]
+    if escalated["value"] is not None:
+        ax.errorbar(
+            drop["value"], escalated["value"], marker="o", color="black",
+            yerr=[[escalated["value"] - escalated["low"]], [escalated["high"] - escalated["value"]]],
+            label="caseloop operating point (95% CI)",
+        )  # fmt: skip
+    ax.set_xlabel("coverage = escalation drop")
+    ax.set_ylabel("share of no-match queries escalated")
+    ax.set_xlim(0, 1)
+    ax.set_title("No-match queries escalated over the same sweep")
+    ax.legend(fontsize=7, loc="lower left")
 
 
 def escalations_over_time(

@@ -5,6 +5,10 @@ searched with its own ``filters`` by ``bm25``, ``dense`` and ``hybrid``, and the
 case ids are scored (`evaluation.metrics`). A ``baseline_key`` names a numeric case metadata key
 that orders each query's candidates as a reference system did (SemEval's ``ir_rank``: the
 organisers' search engine), scored the same way as ``baseline``.
+
+The fused result is compared with each retriever alone on the same queries: ``vs_dense`` and
+``vs_bm25`` in the ``hybrid`` row hold hybrid minus that retriever for MAP, MRR, P@1 and
+nDCG@10, each with a paired bootstrap interval over queries (`evaluation.bootstrap`).
 """
 
 from __future__ import annotations
@@ -14,13 +18,30 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 import retrieval
-from evaluation.casebase import encode_cases, scratch_index, settings_for
+from evaluation.bootstrap import Estimate, Ratio, paired_differences, ratio
+from evaluation.casebase import encode_cases, scratch_index, search_filters, settings_for
 from evaluation.dataset import Dataset, Query
 from evaluation.errors import ReplayError
 from evaluation.metrics import RankingScores, official_map, ranking_scores
 
 MODES = ("bm25", "dense", "hybrid")
+
+
+COMPARED = ("map", "mrr", "p@1", "ndcg@10")
+
+
+def compare(fused: RankingScores, single: RankingScores, *, seed: int = 0) -> dict[str, Estimate]:
+    """``fused − single`` per metric over the same queries, with paired bootstrap intervals."""
+    queries = sorted(fused.per_query["map"])
+
+    def values(scores: RankingScores, metric: str) -> Ratio:
+        return ratio(np.array([scores.per_query[metric][q] for q in queries]))
+
+    pairs = {m: (values(fused, m), values(single, m)) for m in COMPARED}
+    return paired_differences(pairs, seed=seed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -31,9 +52,19 @@ class RetrievalReport:
     n_all_queries: int
     rankings: Mapping[str, Mapping[str, tuple[str, ...]]] = field(repr=False)
 
+    def differences(self) -> dict[str, dict[str, Estimate]]:
+        """Hybrid minus each single retriever (``vs_dense``, ``vs_bm25``), where both ran."""
+        if "hybrid" not in self.scores:
+            return {}
+        return {
+            f"vs_{name}": compare(self.scores["hybrid"], self.scores[name])
+            for name in ("dense", "bm25")
+            if name in self.scores
+        }
+
     def as_dict(self) -> dict[str, Any]:
         """The JSON report: per retriever ``map``, ``mrr``, ``p@1`` … and ``n_queries``."""
-        return {
+        out: dict[str, Any] = {
             name: {
                 **score.as_dict(),
                 "official_map": official_map(score, self.n_all_queries),
@@ -41,6 +72,9 @@ class RetrievalReport:
             }
             for name, score in self.scores.items()
         }
+        for name, diff in self.differences().items():
+            out["hybrid"][name] = {metric: e.as_dict() for metric, e in diff.items()}
+        return out
 
 
 def _matches(metadata: Mapping[str, Any], filters: Mapping[str, Any]) -> bool:
@@ -70,7 +104,7 @@ def search_rankings(
     return {
         query.query_id: tuple(
             hit.case_id
-            for hit in index.search(query.text, k=depth, filters=query.filters, mode=mode)  # type: ignore[arg-type]
+            for hit in index.search(query.text, k=depth, filters=search_filters(query), mode=mode)  # type: ignore[arg-type]
         )
         for query in queries
     }

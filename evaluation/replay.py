@@ -8,8 +8,8 @@ Nothing from the future can leak into a query's answer because it is not in the 
 
 A step records the verdict, whether the top hit is relevant, whether any relevant case was
 visible at all (if not, the query is a *no-match*: escalating is the only right action), the
-policy-independent figures (the inputs of calibration) and the plain dense top-1 hit with its
-cosine (the baseline).
+policy-independent figures (the inputs of calibration) and each retriever's own top-1 hit with
+its score (the baselines).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 
 import retrieval
-from evaluation.casebase import CaseBase
+from evaluation.casebase import CaseBase, search_filters
 from evaluation.dataset import Case, Dataset, Query
 from evaluation.errors import ReplayError
 
@@ -43,6 +43,9 @@ class ReplayStep:
     dense_top: str | None
     dense_score: float
     dense_correct: bool
+    bm25_top: str | None = None
+    bm25_score: float = 0.0
+    bm25_correct: bool = False
 
     @property
     def answered(self) -> bool:
@@ -108,10 +111,13 @@ def _step(
     visible: Mapping[str, Case],
     policy: retrieval.VerdictPolicy | None,
 ) -> ReplayStep:
-    assessment = index.assess(query.text, query.filters or None, policy=policy)
+    filters = search_filters(query)
+    assessment = index.assess(query.text, filters, policy=policy)
     top = assessment.hits[0].case_id if assessment.hits else None
-    dense = index.search(query.text, k=1, filters=query.filters or None, mode="dense")
+    dense = index.search(query.text, k=1, filters=filters, mode="dense")
+    bm25 = index.search(query.text, k=1, filters=filters, mode="bm25")
     dense_top = dense[0].case_id if dense else None
+    bm25_top = bm25[0].case_id if bm25 else None
     return ReplayStep(
         position=position,
         query_id=query.query_id,
@@ -126,6 +132,9 @@ def _step(
         dense_top=dense_top,
         dense_score=float(dense[0].score) if dense else 0.0,
         dense_correct=dense_top in query.relevant,
+        bm25_top=bm25_top,
+        bm25_score=float(bm25[0].score) if bm25 else 0.0,
+        bm25_correct=bm25_top in query.relevant,
     )
 
 

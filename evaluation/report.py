@@ -94,30 +94,89 @@ def _drop_by_reason(online: OnlineReport) -> Block:
     return Block("table", rows)
 
 
+FIGURE_ROWS = ("escalation_rate_with", "escalation_drop", "answered_precision",
+               "wrong_answer_rate", "no_match_escalated", "correct_drop")  # fmt: skip
+
+
+def _points(e: Mapping[str, Any] | None) -> str:
+    """A difference in percentage points with its interval."""
+    if not e or e.get("value") is None:
+        return ""
+    return f"{100 * e['value']:+.1f} [{100 * e['low']:+.1f}, {100 * e['high']:+.1f}]"
+
+
+def escalation_tables(figures: Mapping[str, Any]) -> list[Block]:
+    """The operating point beside each retriever's baseline and the paired differences, the
+    promise, and each fold (shared by the report and `caseloop eval escalation`)."""
+    bm25, diffs = figures["baselines"]["bm25"], figures["differences"]
+    rows = [
+        [
+            "figure (95% bootstrap interval)",
+            "caseloop",
+            "top-1 cosine baseline",
+            "top-1 BM25 baseline",
+            "caseloop − cosine (points)",
+            "caseloop − BM25 (points)",
+        ]
+    ]
+    rows += [[n, _estimate(figures[n]), _estimate(figures["baseline"][n]), _estimate(bm25[n]),
+              _points(diffs["dense"].get(n)), _points(diffs["bm25"].get(n))]
+             for n in FIGURE_ROWS]  # fmt: skip
+    p, right = figures["promise"], figures["top_hit_right"]
+    folds = [["fold", "queries", "answered", "precision", "held", "no-match",
+              "no-match escalated", "guard held"]]  # fmt: skip
+    folds += [[str(f["fold"]), str(f["queries"]), str(f["answered"]), _pct(f["precision"]),
+               "yes" if f["held"] else "NO", str(f["no_match"]), _pct(f["no_match_escalated"]),
+               "yes" if f["guard_held"] else "NO"] for f in figures["folds"]]  # fmt: skip
+    return [
+        Block("table", rows),
+        Block("text", f"Verdicts: {dict(figures['reasons'])}. Top hit relevant: the verdict's "
+                      f"{_pct(right['verdict_top_hit'])}, dense top-1 {_pct(right['dense_top_1'])}, "
+                      f"BM25 top-1 {_pct(right.get('bm25_top_1'))}."),
+        Block("text", f"Promise: answered precision ≥ {_pct(p['target_precision'])} with "
+                      f"{_pct(p['confidence_level'])} confidence held in {p['precision_held']} of "
+                      f"{p['folds']} folds; no-match guard ({_pct(p['no_match_escalation'])} of "
+                      f"no-match queries escalated) held in {p['guard_held']} of {p['folds']}. "
+                      "Each fold is scored by a policy fitted on the other folds:"),
+        Block("table", folds),
+    ]  # fmt: skip
+
+
 def escalation_blocks(figures: Mapping[str, Any], folder: Path) -> list[Block]:
-    """The replay part: the operating point beside the baseline, the curve, the verdicts."""
-    names = ("escalation_rate_with", "escalation_drop", "answered_precision", "wrong_answer_rate",
-             "no_match_escalated", "correct_drop")  # fmt: skip
-    rows = [["figure (95% bootstrap interval)", "caseloop", "top-1 cosine baseline"]]
-    rows += [[n, _estimate(figures[n]), _estimate(figures["baseline"][n])] for n in names]
+    """The replay part: the tables, the coverage/precision curve, the verdicts."""
     return [
         Block("heading", "Escalation replay"),
         Block("text", f"{figures['n_queries']} queries ({figures['n_no_match']} with no relevant "
                       f"case visible when asked), target precision {figures['target_precision']}, "
                       f"{figures['calibration']}. Without caseloop every query escalated."),
-        Block("table", rows),
+        *escalation_tables(figures),
         Block("image", plots.coverage_precision(figures, folder / "coverage_precision.png")),
         Block("image", plots.verdict_reasons(figures["reasons"], folder / "verdict_reasons.png")),
     ]  # fmt: skip
 
 
-def retrieval_blocks(figures: Mapping[str, Any]) -> list[Block]:
-    """The retrieval part: one row per retriever."""
-    names = ["map", "mrr", "p@1", "p@5", "recall@5", "recall@10", "ndcg@10", "official_map"]
-    rows = [["retriever", *names, "n_queries"]]
+RETRIEVAL_METRICS = ("map", "mrr", "p@1", "p@5", "recall@5", "recall@10", "ndcg@10", "official_map")
+
+
+def retrieval_tables(figures: Mapping[str, Any]) -> list[Block]:
+    """One row per retriever; then hybrid minus each retriever alone, with paired intervals."""
+    rows = [["retriever", *RETRIEVAL_METRICS, "n_queries"]]
     for retriever, row in figures.items():
-        rows.append([retriever, *(f"{100 * row[n]:.2f}" for n in names), str(row["n_queries"])])
-    return [Block("heading", "Retrieval quality"), Block("table", rows)]
+        rows.append([retriever, *(f"{100 * row[n]:.2f}" for n in RETRIEVAL_METRICS),
+                     str(row["n_queries"])])  # fmt: skip
+    blocks = [Block("table", rows)]
+    hybrid = figures.get("hybrid", {})
+    against = [key for key in ("vs_dense", "vs_bm25") if key in hybrid]
+    if against:
+        diff = [["metric (points, paired 95% interval)", *(f"hybrid − {k[3:]}" for k in against)]]
+        diff += [[m, *(_points(hybrid[k][m]) for k in against)] for m in hybrid[against[0]]]
+        blocks.append(Block("table", diff))
+    return blocks
+
+
+def retrieval_blocks(figures: Mapping[str, Any]) -> list[Block]:
+    """The retrieval part."""
+    return [Block("heading", "Retrieval quality"), *retrieval_tables(figures)]
 
 
 def render_markdown(title: str, blocks: Sequence[Block], folder: Path) -> str:

@@ -12,7 +12,7 @@ Importing this package loads no torch, transformers, qdrant-client or llama-inde
 model loads on the first encode, the server client on the first server location.
 """
 
-from retrieval.calibration import CalibrationSample, calibrate
+from retrieval.calibration import CalibrationSample, calibrate, fit_thresholds
 from retrieval.documents import CaseDocument, Hit
 from retrieval.errors import (
     CalibrationError,
@@ -30,6 +30,7 @@ from retrieval.errors import (
     RetrievalError,
     TenantRequired,
 )
+from retrieval.fusion import fuse
 from retrieval.index import Index, open_index
 from retrieval.settings import RetrievalSettings
 from retrieval.verdict import Assessment, VerdictPolicy
@@ -57,5 +58,7 @@ __all__ = [
     "TenantRequired",
     "VerdictPolicy",
     "calibrate",
+    "fit_thresholds",
+    "fuse",
     "open_index",
 ]

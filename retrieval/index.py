@@ -27,7 +27,7 @@ from retrieval.errors import (
     QueryTooLong,
     TenantRequired,
 )
-from retrieval.fusion import Candidate, reciprocal_rank_fusion
+from retrieval.fusion import Candidate, fuse
 from retrieval.manifest import check_manifest, manifest_for
 from retrieval.settings import RetrievalSettings
 from retrieval.verdict import Assessment, VerdictPolicy, decide
@@ -175,13 +175,8 @@ class Index:
             raise ValueError("k: must be at least 1")
         checked = self._check_filters(filters)
         ranked = self._retrieve(text, checked, max(k, self._settings.candidates), mode)
-        s = self._settings
         if mode == "hybrid":
-            fused = reciprocal_rank_fusion(
-                {"dense": ranked.dense, "bm25": ranked.bm25},
-                k=s.rrf_k,
-                weights={"dense": s.weight_dense, "bm25": s.weight_bm25},
-            )
+            fused = fuse(ranked.dense, ranked.bm25, self._settings)
             chosen = [(f.case_id, f.score, f.ranks, f.scores) for f in fused[:k]]
         else:
             chosen = _single(ranked.dense if mode == "dense" else ranked.bm25, mode, k)

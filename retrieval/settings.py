@@ -13,6 +13,7 @@ from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 EncoderBackend = Literal["onnx-int8", "onnx-fp32", "torch"]
+FusionName = Literal["dense_first", "rrf"]
 
 
 def _default_model_dir() -> Path:
@@ -49,9 +50,19 @@ class RetrievalSettings(BaseSettings):
     )
     # Search and fusion
     candidates: int = Field(50, ge=1, description="Depth of each retriever before fusion.")
-    rrf_k: int = Field(60, ge=1, description="Reciprocal rank fusion constant.")
-    weight_bm25: float = Field(1.0, ge=0, description="RRF weight of the BM25 retriever.")
-    weight_dense: float = Field(1.5, ge=0, description="RRF weight of the dense retriever.")
+    fusion: FusionName = Field(
+        "dense_first",
+        description="dense_first (dense order, BM25 breaks a near-tie at the top) or rrf.",
+    )
+    tie_margin: float = Field(
+        0.03, ge=0, description="dense_first: cosine gap within which BM25's top hit goes first."
+    )
+    lexical_lead: float = Field(
+        1.1, ge=1, description="dense_first: BM25's top score over its second needed to do so."
+    )
+    rrf_k: int = Field(60, ge=1, description="rrf: reciprocal rank fusion constant.")
+    weight_bm25: float = Field(1.0, ge=0, description="rrf: weight of the BM25 retriever.")
+    weight_dense: float = Field(1.5, ge=0, description="rrf: weight of the dense retriever.")
     hnsw_ef: int = Field(128, ge=1, description="HNSW search breadth (recall against speed).")
     search_threads: int = Field(
         1, ge=1, description="Search threads of a new embedded shard (fixed when it is made)."

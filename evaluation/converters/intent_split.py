@@ -11,7 +11,9 @@ time. `split_by_intent` builds one, reproducibly from a seed:
    being resolved while queries arrive) and otherwise a query;
 4. a query's relevant cases are all cases of its intent, whenever resolved: the replay itself
    decides which of them a query could have seen;
-5. at most ``max_queries`` queries are kept (a seeded sample, in time order).
+5. at most ``max_queries`` queries are kept (a seeded sample, in time order);
+6. with ``resolution_codes``, each case also carries its intent as ``metadata.resolution``, the
+   way a ticketing system records a resolution code, so the verdict's resolution vote can use it.
 """
 
 from __future__ import annotations
@@ -49,6 +51,7 @@ class SplitPlan:
     start: dt.datetime = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
     step: dt.timedelta = dt.timedelta(minutes=10)
     prefix: str = ""
+    resolution_codes: bool = False
 
     def check(self) -> None:
         if not 0.0 <= self.warmup < 1.0:
@@ -103,7 +106,8 @@ def split_by_intent(messages: Sequence[LabelledMessage], plan: SplitPlan) -> Dat
                     resolved_at=plan.start + position * plan.step,
                     tags=(message.category.lower(),) if message.category else (),
                     metadata={"intent": message.intent}
-                    | ({"category": message.category} if message.category else {}),
+                    | ({"category": message.category} if message.category else {})
+                    | ({"resolution": message.intent} if plan.resolution_codes else {}),
                 )
             )
             by_intent[message.intent].append(case_id)

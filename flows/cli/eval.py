@@ -38,6 +38,9 @@ HeldOutCount = Annotated[int, typer.Option(help="Intents held out in all (named 
 Warmup = Annotated[float, typer.Option(help="Share of the stream that is history (cases only).")]
 CaseShare = Annotated[float, typer.Option(help="After the warm-up, share of rows that are cases.")]
 MaxQueries = Annotated[int, typer.Option(help="Most queries kept (seeded sample, time order).")]
+ResolutionCodes = Annotated[
+    bool, typer.Option(help="Give each case its intent as metadata.resolution (a resolution code).")
+]
 CasesOpt = Annotated[
     Path | None, typer.Option("--cases", exists=True, dir_okay=False, help="cases.jsonl")
 ]
@@ -101,7 +104,7 @@ def _written(dataset: Any, out: Path) -> None:
 
 
 def _plan(prefix: str, seed: int, held_out: list[str] | None, count: int, warmup: float,
-          case_share: float, max_queries: int) -> Any:  # fmt: skip
+          case_share: float, max_queries: int, resolution_codes: bool) -> Any:  # fmt: skip
     from evaluation import SplitPlan
 
     return SplitPlan(
@@ -112,6 +115,7 @@ def _plan(prefix: str, seed: int, held_out: list[str] | None, count: int, warmup
         case_share=case_share,
         max_queries=max_queries,
         prefix=prefix,
+        resolution_codes=resolution_codes,
     )
 
 
@@ -119,12 +123,13 @@ def _plan(prefix: str, seed: int, held_out: list[str] | None, count: int, warmup
 def convert_banking77(
     source: Source, out: Out, seed: Seed = 0, held_out: HeldOut = None,
     held_out_count: HeldOutCount = 10, warmup: Warmup = 0.3, case_share: CaseShare = 0.5,
-    max_queries: MaxQueries = 1000,
+    max_queries: MaxQueries = 1000, resolution_codes: ResolutionCodes = False,
 ) -> None:  # fmt: skip
     """BANKING77 train.csv → a replay with held-out intents whose queries must escalate."""
     from evaluation import EvaluationError, convert_banking77
 
-    plan = _plan("b77-", seed, held_out, held_out_count, warmup, case_share, max_queries)
+    plan = _plan("b77-", seed, held_out, held_out_count, warmup, case_share, max_queries,
+                 resolution_codes)  # fmt: skip
     try:
         _written(convert_banking77(source, plan), out)
     except EvaluationError as exc:
@@ -135,12 +140,13 @@ def convert_banking77(
 def convert_bitext(
     source: Source, out: Out, seed: Seed = 0, held_out: HeldOut = None,
     held_out_count: HeldOutCount = 3, warmup: Warmup = 0.3, case_share: CaseShare = 0.5,
-    max_queries: MaxQueries = 1000,
+    max_queries: MaxQueries = 1000, resolution_codes: ResolutionCodes = False,
 ) -> None:  # fmt: skip
     """Bitext customer-support CSV → cases with agents' responses; contact_human_agent held out."""
     from evaluation import EvaluationError, convert_bitext
 
-    plan = _plan("btx-", seed, held_out, held_out_count, warmup, case_share, max_queries)
+    plan = _plan("btx-", seed, held_out, held_out_count, warmup, case_share, max_queries,
+                 resolution_codes)  # fmt: skip
     try:
         _written(convert_bitext(source, plan), out)
     except EvaluationError as exc:
@@ -221,32 +227,40 @@ def retrieval_quality(
     ] = None,
     workdir: Workdir = None,
 ) -> None:
-    """MAP, MRR, P@1, P@5, Recall@5/10, nDCG@10 of bm25, dense and hybrid (queries with a relevant case)."""
+    """MAP, MRR, P@1, P@5, Recall@5/10, nDCG@10 of bm25, dense and hybrid (queries with a
+    relevant case), and hybrid minus each retriever alone with paired bootstrap intervals."""
+    import retrieval
     from evaluation import EvaluationError, evaluate_retrieval
+    from evaluation.report import retrieval_tables
 
     try:
         data = _dataset(cases, queries, semeval, banking77)
         report = evaluate_retrieval(
             data, settings=_retrieval_settings(ctx), baseline_key=baseline_key, workdir=workdir
         )
-    except EvaluationError as exc:
+    except (EvaluationError, retrieval.RetrievalError) as exc:
         raise _fail(exc) from exc
     figures = report.as_dict()
-    names = ["map", "mrr", "p@1", "p@5", "recall@5", "recall@10", "ndcg@10", "official_map"]
-    table = Table(title=f"retrieval quality ({report.n_all_queries} queries)")
-    for column in ["retriever", *names, "n_queries"]:
-        table.add_column(column, justify="left" if column == "retriever" else "right")
-    for name, row in figures.items():
-        table.add_row(name, *(f"{100 * row[m]:.2f}" for m in names), str(row["n_queries"]))
-    Console(width=160).print(table)
+
+    _show(retrieval_tables(figures), f"retrieval quality ({report.n_all_queries} queries)")
     Console().print("official_map: mean over all queries, those without a relevant case count 0")
     _write_json(json_out, figures)
 
 
-def _estimate(e: dict[str, Any]) -> str:
-    if e["value"] is None:
-        return "n/a"
-    return f"{100 * e['value']:.1f}% [{100 * e['low']:.1f}, {100 * e['high']:.1f}]"
+def _show(blocks: list[Any], title: str) -> None:
+    """Print report blocks (tables and text, as the report renders them) to the terminal."""
+    for block in blocks:
+        if block.kind == "text":
+            Console().print(block.content)
+            continue
+        header, *rows = block.content
+        table = Table(title=title)
+        for column in header:
+            table.add_column(column)
+        for row in rows:
+            table.add_row(*row)
+        Console(width=200).print(table)
+        title = ""
 
 
 @eval_app.command("escalation")
@@ -257,6 +271,13 @@ def escalation(
     semeval: SemevalOpt = None,
     banking77: Banking77Opt = None,
     target_precision: Annotated[float, typer.Option(help="Answered precision to reach.")] = 0.95,
+    confidence: Annotated[
+        float,
+        typer.Option(help="Confidence that new answers meet the target (0: observed precision)."),
+    ] = 0.9,
+    no_match_escalation: Annotated[
+        float, typer.Option(help="Share of queries no case answers that must escalate (guard).")
+    ] = 0.95,
     folds: Annotated[int, typer.Option(help="Time-ordered folds for cross-fitting.")] = 5,
     calibration: Annotated[
         Path | None,
@@ -268,9 +289,11 @@ def escalation(
     seed: Annotated[int, typer.Option(help="Seed of the bootstrap.")] = 0,
     workdir: Workdir = None,
 ) -> None:
-    """Replay queries in time order; escalation drop at the target precision, with 95% intervals."""
+    """Replay queries in time order: escalation drop at the target precision with 95% intervals,
+    beside each retriever's top-1 threshold; whether the promise held on each fold."""
     import retrieval
     from evaluation import EvaluationError, escalation_replay
+    from evaluation.report import escalation_tables
 
     try:
         policy = None
@@ -278,28 +301,15 @@ def escalation(
             policy = retrieval.VerdictPolicy.from_dict(json.loads(calibration.read_text("utf-8")))
         data = _dataset(cases, queries, semeval, banking77)
         report = escalation_replay(
-            data, target_precision=target_precision, folds=folds, policy=policy,
+            data, target_precision=target_precision, confidence_level=confidence,
+            no_match_escalation=no_match_escalation, folds=folds, policy=policy,
             settings=_retrieval_settings(ctx), workdir=workdir, seed=seed,
         )  # fmt: skip
     except (EvaluationError, retrieval.RetrievalError, ValueError) as exc:
         raise _fail(exc) from exc
     figures = report.as_dict()
-    table = Table(
-        title=f"escalation replay: {figures['n_queries']} queries, {figures['calibration']}"
-    )
-    for column in ("figure", "caseloop", "top-1 cosine baseline"):
-        table.add_column(column)
-    rows = ("escalation_rate_with", "escalation_drop", "answered_precision", "wrong_answer_rate",
-            "no_match_escalated", "correct_drop")  # fmt: skip
-    for name in rows:
-        table.add_row(name, _estimate(figures[name]), _estimate(figures["baseline"][name]))
-    Console(width=160).print(table)
-    right = figures["top_hit_right"]
-    Console().print(
-        f"escalation rate without caseloop: 100%; no-match queries: {figures['n_no_match']}; "
-        f"verdicts: {figures['reasons']}; top hit relevant: verdict's "
-        f"{100 * right['verdict_top_hit']:.1f}%, dense top-1 {100 * right['dense_top_1']:.1f}%"
-    )
+    title = f"escalation replay: {figures['n_queries']} queries, {figures['calibration']}"
+    _show(escalation_tables(figures), title)
     _write_json(json_out, figures)
 
 

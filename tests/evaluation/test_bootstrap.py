@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from evaluation.bootstrap import bootstrap_ratios, ratio
+from evaluation.bootstrap import bootstrap_ratios, paired_differences, ratio
 from evaluation.drop import escalation_drop
 from evaluation.errors import ReplayError
 
@@ -57,3 +57,20 @@ def test_drop_and_its_interval() -> None:
     no_change = escalation_drop([True, False] * 10, [True, False] * 10)
     assert no_change.value == 0.0
     assert no_change.low < 0 < no_change.high
+
+
+def test_paired_differences_keep_the_pairing() -> None:
+    rng = np.random.default_rng(3)
+    base = rng.random(400) < 0.6
+    better = base | (rng.random(400) < 0.05)  # right wherever base is, and a few more
+    out = paired_differences({"right": (ratio(better), ratio(base))})["right"]
+    assert out.value == pytest.approx(better.mean() - base.mean())
+    assert out.low is not None
+    assert out.high is not None
+    assert 0.0 <= out.low <= out.value <= out.high  # never worse on any resample
+    separate = bootstrap_ratios({"a": ratio(better), "b": ratio(base)})
+    assert separate["a"].low < separate["b"].high  # two separate intervals overlap …
+    same = paired_differences({"same": (ratio(base), ratio(base))})["same"]
+    assert (same.value, same.low, same.high) == (0.0, 0.0, 0.0)  # … the paired one does not
+    with pytest.raises(ReplayError, match="same queries"):
+        paired_differences({"x": (ratio(base), ratio(base[:10]))})

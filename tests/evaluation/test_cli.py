@@ -46,6 +46,8 @@ def escalation_json(tmp_path_factory: pytest.TempPathFactory, data_dir: Path) ->
                    str(out / "queries.jsonl"), "--folds", "3", "--target-precision", "0.9",
                    "--json", str(figures))  # fmt: skip
     assert "top-1 cosine baseline" in printed
+    assert "top-1 BM25 baseline" in printed
+    assert "of 3 folds" in printed  # how often the promise held
     return figures
 
 
@@ -59,6 +61,7 @@ def test_retrieval_command_writes_the_documented_keys(
         "eval", "retrieval", "--semeval", xml, "--baseline-key", "ir_rank", "--json", str(out)
     )
     assert "official_map" in printed
+    assert "hybrid − dense" in printed
     figures = json.loads(out.read_text())
     assert set(figures) == {"bm25", "dense", "hybrid", "baseline"}
     for row in figures.values():
@@ -71,6 +74,8 @@ def test_retrieval_command_writes_the_documented_keys(
 
 def test_escalation_command_json(escalation_json: Path) -> None:
     figures = json.loads(escalation_json.read_text())
+    assert len(figures["folds"]) == 3
+    assert set(figures["differences"]) == {"dense", "bm25"}
     for key in ("escalation_drop", "answered_precision", "wrong_answer_rate", "no_match_escalated"):
         assert set(figures[key]) == {"value", "low", "high", "n"}
     assert figures["calibration"] == "cross-fitted over 3 time-ordered folds"
@@ -88,6 +93,7 @@ def test_report_command_writes_markdown_and_html_with_plots(
         report = (out / f"report.{fmt}").read_text()
         assert "Escalation replay" in report
         assert "top-1 cosine baseline" in report
+        assert "held in" in report
         for png in (
             "coverage_precision",
             "escalations_over_time",

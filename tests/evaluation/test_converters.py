@@ -84,3 +84,15 @@ def test_converted_files_load_back(tmp_path: Path, data_dir: Path) -> None:
     assert load_dataset(*write_dataset(data, tmp_path)) == data
     with pytest.raises(ConversionError, match="cannot be parsed"):
         convert_semeval(tmp_path / "cases.jsonl")
+
+
+def test_resolution_codes_give_each_case_its_intent(data_dir: Path) -> None:
+    source = data_dir / "banking77" / "train-sample.csv"
+    plain = convert_banking77(source, SplitPlan(prefix="b-", held_out_count=4, max_queries=50))
+    coded = convert_banking77(
+        source, SplitPlan(prefix="b-", held_out_count=4, max_queries=50, resolution_codes=True)
+    )
+    assert [c.case_id for c in coded.cases] == [c.case_id for c in plain.cases]
+    assert coded.queries == plain.queries
+    assert all(c.metadata["resolution"] == c.metadata["intent"] for c in coded.cases)
+    assert not any("resolution" in c.metadata for c in plain.cases)

@@ -14,7 +14,8 @@ from evaluation.converters.banking77 import convert_banking77
 from evaluation.converters.intent_split import SplitPlan
 from evaluation.dataset import Case, Dataset, Query
 from evaluation.errors import ReplayError
-from evaluation.escalation import FIGURES, escalation_replay, time_folds
+from evaluation.escalation import FIGURES, EscalationReport, escalation_replay, time_folds
+from evaluation.folds import Promise
 from evaluation.replay import replay, timeline
 
 T0 = dt.datetime(2026, 3, 1, tzinfo=dt.UTC)
@@ -85,8 +86,12 @@ def banking(data_dir: Path) -> Dataset:
     return convert_banking77(data_dir / "banking77" / "train-sample.csv", plan)
 
 
-def test_cross_fitted_operating_point_on_banking77_slice(banking: Dataset) -> None:
-    report = escalation_replay(banking, target_precision=0.9, folds=4)
+@pytest.fixture(scope="module")
+def report(banking: Dataset) -> EscalationReport:
+    return escalation_replay(banking, target_precision=0.9, folds=4)
+
+
+def test_cross_fitted_operating_point_on_banking77_slice(report: EscalationReport) -> None:
     out = report.as_dict()
     steps = report.steps
     answered = np.array([s.answered for s in steps])
@@ -129,3 +134,59 @@ def test_filter_keys_are_declared_and_float_filter_values_refused() -> None:
     )
     with pytest.raises(ReplayError, match=r"metadata.shard is a float"):
         settings_for(odd)
+    float_query = Dataset(
+        (Case("a", "p"),), (Query("q", "t", frozenset({"a"}), filters={"x": 0.5}),)
+    )
+    with pytest.raises(ReplayError, match=r"query q: filters.x is a float"):
+        settings_for(float_query)
+
+
+def test_each_fold_says_whether_the_promise_held(report: EscalationReport) -> None:
+    out = report.as_dict()
+    answered = np.array([s.answered for s in report.steps])
+    right = np.array([s.correct for s in report.steps])
+    no_match = np.array([s.no_match for s in report.steps])
+    fold = time_folds(len(report.steps), 4)
+    assert [f["fold"] for f in out["folds"]] == [0, 1, 2, 3]
+    for f in out["folds"]:
+        here = fold == f["fold"]
+        assert f["queries"] == here.sum()
+        assert f["answered"] == (answered & here).sum()
+        if f["answered"]:
+            assert f["precision"] == pytest.approx(right[answered & here].mean())
+            assert f["held"] == (f["precision"] >= 0.9)
+        assert f["no_match"] == (no_match & here).sum()
+        assert f["answer_threshold"] > 0.0
+        assert f["guard_threshold"] <= f["answer_threshold"]
+    promise = out["promise"]
+    assert promise == {"target_precision": 0.9, "confidence_level": 0.9,
+                       "no_match_escalation": 0.95, "folds": 4,
+                       "precision_held": sum(f["held"] for f in out["folds"]),
+                       "guard_held": sum(f["guard_held"] for f in out["folds"])}  # fmt: skip
+
+
+def test_each_retriever_alone_is_a_baseline_with_paired_differences(
+    report: EscalationReport,
+) -> None:
+    out = report.as_dict()
+    assert out["baselines"]["bm25"]["name"] == "top-1 BM25 threshold"
+    assert out["baselines"]["dense"]["escalation_drop"] == out["baseline"]["escalation_drop"]
+    for side in ("dense", "bm25"):
+        drop = out["differences"][side]["escalation_drop"]
+        expected = (
+            out["escalation_drop"]["value"] - out["baselines"][side]["escalation_drop"]["value"]
+        )
+        assert drop["value"] == pytest.approx(expected)
+        assert drop["low"] <= drop["value"] <= drop["high"]
+    assert {s.bm25_correct for s in report.steps} == {True, False}
+    guarded = [p for p in out["curve"] if p["no_match_escalated"] is not None]
+    assert guarded, "the curve says how many no-match queries each threshold escalates"
+    shares = [p["no_match_escalated"] for p in guarded]
+    assert shares == sorted(shares)  # higher thresholds escalate more
+
+
+def test_a_promise_out_of_range_is_refused() -> None:
+    with pytest.raises(ReplayError, match="confidence_level"):
+        Promise(0.9, 1.0, 0.95)
+    with pytest.raises(ReplayError, match="target_precision"):
+        Promise(0.0)

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from retrieval.fusion import Candidate, reciprocal_rank_fusion
+from retrieval.fusion import Candidate, dense_first, fuse, reciprocal_rank_fusion
+from retrieval.settings import RetrievalSettings
 
 
 def ranked(*ids: str) -> list[Candidate]:
@@ -62,3 +63,49 @@ def test_zero_weight_silences_a_retriever() -> None:
     )
     assert [f.case_id for f in fused] == ["a", "b"]
     assert fused[1].ranks == {"dense": 2, "bm25": 1}
+
+
+def dense_first_of(dense: list[Candidate], bm25: list[Candidate]) -> list[str]:
+    return [f.case_id for f in dense_first(dense, bm25, tie_margin=0.03, lexical_lead=1.1)]
+
+
+def test_dense_first_keeps_a_clear_dense_winner_over_bm25() -> None:
+    # dense right ("a"), BM25 wrong ("b", far below in cosine): the dense winner stays first
+    dense = [Candidate("a", 0.80), Candidate("b", 0.60), Candidate("c", 0.55)]
+    bm25 = [Candidate("b", 9.0), Candidate("a", 2.0)]
+    assert dense_first_of(dense, bm25) == ["a", "b", "c"]
+
+
+def test_dense_first_lets_a_sure_bm25_hit_break_a_near_tie() -> None:
+    # dense wrong by a hair ("a" 0.80 vs "b" 0.79), BM25 sure of "b": "b" goes first, nothing else moves
+    dense = [Candidate("a", 0.80), Candidate("b", 0.79), Candidate("c", 0.70)]
+    bm25 = [Candidate("b", 9.0), Candidate("c", 2.0)]
+    fused = dense_first(dense, bm25, tie_margin=0.03, lexical_lead=1.1)
+    assert [f.case_id for f in fused] == ["b", "a", "c"]
+    assert fused[0].ranks == {"dense": 2, "bm25": 1}
+    assert fused[0].score == pytest.approx(0.79)  # a hit's fused score is its cosine
+    unsure = [Candidate("b", 9.0), Candidate("a", 8.5)]  # 9.0 < 1.1 × 8.5: BM25 is not sure
+    assert dense_first_of(dense, unsure) == ["a", "b", "c"]
+    wider = [Candidate("c", 9.0)]  # 0.10 below the top: not a near-tie
+    assert dense_first_of(dense, wider) == ["a", "b", "c"]
+
+
+def test_dense_first_puts_bm25_only_cases_last_in_bm25_order() -> None:
+    dense = [Candidate("a", 0.8), Candidate("a", 0.7)]  # a duplicate keeps its best rank
+    fused = dense_first(dense, [Candidate("x", 5.0), Candidate("y", 4.0), Candidate("a", 3.0)],
+                        tie_margin=0.03, lexical_lead=1.1)  # fmt: skip
+    assert [f.case_id for f in fused] == ["a", "x", "y"]
+    assert fused[0].ranks == {"dense": 1, "bm25": 3}
+    assert [f.score for f in fused[1:]] == [-1.0, -1.0]
+    assert dense_first_of([], []) == []
+
+
+def test_fuse_follows_the_settings() -> None:
+    dense = [Candidate("a", 0.80), Candidate("b", 0.79)]
+    bm25 = [Candidate("b", 9.0), Candidate("c", 8.0), Candidate("d", 1.0)]
+    assert [f.case_id for f in fuse(dense, bm25, RetrievalSettings())] == ["b", "a", "c", "d"]
+    rrf = RetrievalSettings(fusion="rrf", rrf_k=60, weight_dense=1.0, weight_bm25=1.0)
+    assert [f.case_id for f in fuse(dense, bm25, rrf)] == ["b", "a", "c", "d"]
+    assert fuse(dense, bm25, rrf)[0].score == pytest.approx(1 / 62 + 1 / 61)
+    tight = RetrievalSettings(tie_margin=0.0)
+    assert [f.case_id for f in fuse(dense, bm25, tight)][:2] == ["a", "b"]

@@ -31,6 +31,8 @@ PUBLIC = [
     "TenantRequired",
     "VerdictPolicy",
     "calibrate",
+    "fit_thresholds",
+    "fuse",
     "open_index",
 ]
 HEAVY = [
