@@ -138,4 +138,4 @@ def serve_command(ctx: typer.Context) -> None:
         serve_flows(settings, context.env_file(ctx))
     except ServeError as exc:
         typer.echo(str(exc), err=True)  # one unwrapped line, naming the setting
-        raise typer.Exit(1) from None
+        raise typer.Exit(2) from None  # a setting to fix, like any other malformed setting
