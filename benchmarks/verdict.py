@@ -44,6 +44,7 @@ from evaluation.bootstrap import bootstrap_ratios, ratio
 from evaluation.converters.banking77 import read_banking77
 from evaluation.converters.bitext import read_bitext
 from evaluation.converters.intent_split import LabelledMessage
+from retrieval.verdict import FEATURES
 
 ROOT = Path(__file__).resolve().parents[1]
 TARGET, CONFIDENCE, GUARD = 0.95, 0.9, 0.95
@@ -173,7 +174,8 @@ def defaults_block(policy: retrieval.VerdictPolicy) -> str:
           "target_precision", "confidence_level", "no_match_escalation")),
         f"    samples: int = {policy.samples}",
         f"    no_match_samples: int = {policy.no_match_samples}",
-        f"    features: tuple[str, ...] = {tuple(policy.features)!r}",
+        "    features: tuple[str, ...] = "
+        + ("FEATURES" if policy.features == FEATURES else repr(tuple(policy.features))),
     ])  # fmt: skip
 
 

@@ -98,11 +98,12 @@ FIGURE_ROWS = ("escalation_rate_with", "escalation_drop", "answered_precision",
                "wrong_answer_rate", "no_match_escalated", "correct_drop")  # fmt: skip
 
 
-def _points(e: Mapping[str, Any] | None) -> str:
+def _points(e: Mapping[str, Any] | None, digits: int = 1) -> str:
     """A difference in percentage points with its interval."""
     if not e or e.get("value") is None:
         return ""
-    return f"{100 * e['value']:+.1f} [{100 * e['low']:+.1f}, {100 * e['high']:+.1f}]"
+    v, lo, hi = (100 * e[k] for k in ("value", "low", "high"))
+    return f"{v:+.{digits}f} [{lo:+.{digits}f}, {hi:+.{digits}f}]"
 
 
 def escalation_tables(figures: Mapping[str, Any]) -> list[Block]:
@@ -169,7 +170,7 @@ def retrieval_tables(figures: Mapping[str, Any]) -> list[Block]:
     against = [key for key in ("vs_dense", "vs_bm25") if key in hybrid]
     if against:
         diff = [["metric (points, paired 95% interval)", *(f"hybrid − {k[3:]}" for k in against)]]
-        diff += [[m, *(_points(hybrid[k][m]) for k in against)] for m in hybrid[against[0]]]
+        diff += [[m, *(_points(hybrid[k][m], 2) for k in against)] for m in hybrid[against[0]]]
         blocks.append(Block("table", diff))
     return blocks
 

@@ -60,18 +60,18 @@ class VerdictPolicy:
     """
 
     # BEGIN FITTED DEFAULTS: written by `python benchmarks/verdict.py --write`; do not edit.
-    weights: tuple[float, ...] = (11.7053, 1.7509, 0.0, 1.0401, 0.0, 0.0)
-    bias: float = -9.906
-    answer_threshold: float = 0.656
-    no_match_threshold: float = 0.0
-    evidence_floor: float = 0.651
+    weights: tuple[float, ...] = (16.5165, 0.6710, 0.1045, 0.5928, 0.0000, 0.0000)
+    bias: float = -13.7436
+    answer_threshold: float = 0.8127
+    no_match_threshold: float = 0.7267
+    evidence_floor: float = 0.6616
     lexical_floor: float = 2.0
     conflict_margin: float = 0.03
-    target_precision: float = 0.9
+    target_precision: float = 0.95
     confidence_level: float = 0.9
     no_match_escalation: float = 0.95
-    samples: int = 1000
-    no_match_samples: int = 0
+    samples: int = 6072
+    no_match_samples: int = 2336
     features: tuple[str, ...] = FEATURES
     # END FITTED DEFAULTS
 

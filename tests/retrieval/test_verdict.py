@@ -47,13 +47,20 @@ def test_close_hits_with_different_tags_are_a_conflict() -> None:
 def test_low_confidence_below_the_threshold() -> None:
     ranked = Ranked([Candidate("a", 0.5), Candidate("b", 0.49)], [Candidate("a", 1.0)])
     hits = [hit("a", 0.5), hit("b", 0.49, ranks={"dense": 2})]
-    policy = retrieval.VerdictPolicy(answer_threshold=0.99, evidence_floor=0.1)
+    # the guard off: this is about the answer threshold alone
+    policy = retrieval.VerdictPolicy(
+        answer_threshold=0.99, evidence_floor=0.1, no_match_threshold=0.0
+    )
     verdict = decide(ranked, hits, policy)
     assert verdict.reason == "low_confidence"
     assert verdict.figures["confidence"] < 0.99
     assert (
         decide(
-            ranked, hits, retrieval.VerdictPolicy(answer_threshold=0.0, evidence_floor=0.1)
+            ranked,
+            hits,
+            retrieval.VerdictPolicy(
+                answer_threshold=0.0, evidence_floor=0.1, no_match_threshold=0.0
+            ),
         ).action
         == "answer"
     )

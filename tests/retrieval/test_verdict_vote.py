@@ -15,7 +15,11 @@ from retrieval.verdict import decide
 from retrieval.vote import labels, vote
 
 ANSWER = retrieval.VerdictPolicy(
-    answer_threshold=0.0, evidence_floor=0.0, lexical_floor=0.0, conflict_margin=0.0
+    answer_threshold=0.0,
+    no_match_threshold=0.0,
+    evidence_floor=0.0,
+    lexical_floor=0.0,
+    conflict_margin=0.0,
 )
 
 
