@@ -12,10 +12,11 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-EncoderBackend = Literal["onnx-int8", "onnx-fp32", "torch"]
+EncoderBackend = Literal["onnx-fp32", "onnx-int8", "onnx-int8-mixed", "torch"]
 
 
-def _default_model_dir() -> Path:
+def default_model_dir() -> Path:
+    """Where ONNX exports are cached unless ``model_dir`` says otherwise."""
     return Path.home() / ".cache" / "caseloop" / "models"
 
 
@@ -34,13 +35,21 @@ class RetrievalSettings(BaseSettings):
     api_key: SecretStr | None = Field(None, description="API key of the Qdrant server.")
     timeout: float = Field(10.0, description="Seconds per call to a Qdrant server.")
     # Encoders
+    model: str | None = Field(
+        None,
+        description="Dense model: 'packaged' (all-MiniLM-L6-v2), or a local sentence-transformers "
+        "folder or `caseloop models export` folder. Unset: the model the index records "
+        "(packaged for a new index); set: an index built by another model is refused.",
+    )
     encoder: EncoderBackend = Field(
-        "onnx-int8", description="Dense backend: onnx-int8, onnx-fp32 or torch (same model)."
+        "onnx-int8",
+        description="Dense backend: onnx-fp32, onnx-int8, onnx-int8-mixed or torch. Unset: an "
+        "existing index's own (this default for a new one); set: another is refused.",
     )
     encoder_threads: int = Field(1, ge=1, description="CPU threads of the dense encoder.")
     model_dir: Path = Field(
-        default_factory=_default_model_dir,
-        description="Cache of the ONNX files exported from the packaged MiniLM at first use.",
+        default_factory=default_model_dir,
+        description="Cache of the ONNX files exported from model folders at first use.",
     )
     bm25_k1: float = Field(1.2, gt=0, description="BM25 term-frequency saturation.")
     bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation.")

@@ -15,6 +15,7 @@ PUBLIC = [
     "CaseDocument",
     "EmptyQuery",
     "EncoderError",
+    "EncoderMismatch",
     "EngineError",
     "Hit",
     "Index",
@@ -59,7 +60,7 @@ def test_every_error_derives_from_the_root() -> None:
         for obj in (getattr(retrieval, n) for n in PUBLIC)
         if isinstance(obj, type) and issubclass(obj, Exception)
     ]
-    assert len(errors) == 13
+    assert len(errors) == 14
     assert all(issubclass(e, retrieval.RetrievalError) for e in errors)
 
 
