@@ -81,6 +81,12 @@ class RetrievalSettings(BaseSettings):
     )
     keep_generations: int = Field(3, ge=2, description="Published generations kept on disk.")
 
+    def following_index(self) -> RetrievalSettings:
+        """These settings naming no model and no backend: an index opens with its own encoder."""
+        values = {**dict(self), "model": None}
+        fields = self.model_fields_set - {"model", "encoder"}
+        return type(self).model_construct(_fields_set=fields, **values)
+
     @classmethod
     def load(cls, env_file: Path | None = None) -> RetrievalSettings:
         """Read the environment (and ``env_file`` when given): call this at entry points only."""

@@ -11,6 +11,7 @@ from flows.cli import (
     demo,  # noqa: F401  (registers commands)
     eval,  # noqa: F401  (registers commands)
     learn,  # noqa: F401  (registers commands)
+    models,  # noqa: F401  (registers commands)
     outbox,  # noqa: F401  (registers commands)
     relay,  # noqa: F401  (registers commands)
     serve,  # noqa: F401  (registers commands)

@@ -7,7 +7,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from flows.cli import context
@@ -15,16 +14,6 @@ from flows.cli.app import app
 
 flows_app = typer.Typer(help="Prefect flows: serve them on a Prefect server.", no_args_is_help=True)
 app.add_typer(flows_app, name="flows")
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
 
 
 def _since(value: str | None) -> dt.datetime | None:
@@ -69,7 +58,7 @@ def learn_command(
     started = dt.datetime.now(dt.UTC)
     run_id = start_run(store, "nightly_learning", now=started, window_start=window)
     try:
-        with _progress(console) as bar:
+        with context.progress_bar(console) as bar:
             task = bar.add_task("learning", total=None)
             report = learn(
                 store,
@@ -116,7 +105,7 @@ def sync_once_command(
     adapter = build_adapter(settings)
     console = Console(stderr=True)
     try:
-        with _progress(console) as bar:
+        with context.progress_bar(console) as bar:
             task = bar.add_task("checking tickets", total=None)
             report = sync_once(
                 settings,
