@@ -18,6 +18,7 @@ from prefect import flow, get_run_logger, task, unmapped
 from prefect.artifacts import create_markdown_artifact
 from prefect.cache_policies import NO_CACHE
 
+from flows.tuning_flow import after_learning
 from ingestion.cases import LearningReport, learn, write_note
 from ingestion.cases.refresh import pull_updates
 from ingestion.cases.runs import finish_run, last_success, start_run
@@ -115,7 +116,9 @@ def nightly_learning(
         index = index or owned_index(resources)
         if adapter is None and (refresh_tickets or settings.learning_write_note):
             adapter = owned_adapter(settings, resources)
-        return _run(settings, store, adapter, index, since, refresh_tickets)
+        report = _run(settings, store, adapter, index, since, refresh_tickets)
+        after_learning(settings, index)  # encoder tuning, if CASELOOP_RETRIEVAL_TUNE_AFTER_LEARNING
+        return report
 
 
 def _run(

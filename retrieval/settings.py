@@ -51,6 +51,18 @@ class RetrievalSettings(BaseSettings):
         default_factory=default_model_dir,
         description="Cache of the ONNX files exported from model folders at first use.",
     )
+    tune_after_learning: bool = Field(
+        False,
+        description="Run `caseloop tune` on the store after each nightly learning run (switches "
+        "the index's model only when the tuned one is better on later questions).",
+    )
+    tune_epochs: int = Field(1, ge=1, description="Passes over the training pairs when tuning.")
+    tune_learning_rate: float = Field(
+        2e-5, gt=0, lt=1, description="AdamW learning rate when tuning the encoder."
+    )
+    tune_holdout: float = Field(
+        0.2, gt=0, lt=1, description="Share of the latest questions held out to judge a tuning."
+    )
     bm25_k1: float = Field(1.2, gt=0, description="BM25 term-frequency saturation.")
     bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation.")
     bm25_avg_len: float = Field(

@@ -16,6 +16,7 @@ from flows.cli import (
     relay,  # noqa: F401  (registers commands)
     serve,  # noqa: F401  (registers commands)
     sync,  # noqa: F401  (registers commands)
+    tune,  # noqa: F401  (registers commands)
     webhooks,  # noqa: F401  (registers commands)
 )
 from flows.cli.app import app
