@@ -31,6 +31,7 @@ from flows.tasks import (
     ticketing_slot,
     ticketing_task,
 )
+from flows.tuning_flow import after_learning
 from ingestion.cases import AdapterTicketing, LearningReport, run_learning, write_note
 from ingestion.cases.refresh import pull_updates
 from ingestion.cases.runs import LEARNING
@@ -108,6 +109,7 @@ def nightly_learning(
         if adapter is not None:
             ticketing = TaskTicketing(store, adapter, settings, refresh=refresh_tickets)
         report = run_learning(store, ticketing, index, settings, since=since, progress=progress)
+        after_learning(settings, index)  # encoder tuning, if CASELOOP_RETRIEVAL_TUNE_AFTER_LEARNING
     create_markdown_artifact(report.markdown(), key="learning-report", description=report.line())
     logger.info(report.line())
     if not report.ok:

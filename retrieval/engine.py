@@ -1,16 +1,17 @@
 """What the index needs from a Qdrant engine, and the collection schema both engines share.
 
 Schema (``SCHEMA_VERSION``): one point per case, id ``uuid5(case id)``; a named dense vector
-``dense`` (384 floats, cosine) and a named sparse vector ``bm25`` with the IDF modifier; payload
+``dense`` (the model's dimension, cosine) and a named sparse vector ``bm25`` with the IDF modifier; payload
 ``{case_id, text, summary, tags, metadata: {...}}`` with a keyword index on
-``metadata.<key>`` for every filter key. The index's manifest (schema version, model, BM25
-setup, filter keys, tenancy, verdict policy) is stored with it.
+``metadata.<key>`` for every filter key. The dense size is the encoder's (384 for MiniLM). The
+index's manifest (schema version, encoder, BM25 setup, filter keys, tenancy, verdict policy) is
+stored with it.
 """
 
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any, Protocol
@@ -82,6 +83,16 @@ class Engine(Protocol):
 
     def count(self) -> int:
         """Number of cases visible to this process."""
+        ...
+
+    def scan(self, batch: int) -> Iterator[list[dict[str, Any]]]:
+        """Every point's payload, ``batch`` at a time (the writer's view on the embedded engine)."""
+        ...
+
+    def rebuild(
+        self, manifest: Mapping[str, Any], batches: Iterable[Sequence[StoredPoint]], dimension: int
+    ) -> None:
+        """Replace every point and the manifest (a new dense size allowed where the engine can)."""
         ...
 
     def manifest(self) -> dict[str, Any] | None:

@@ -12,6 +12,7 @@ each is wrapped in one of these (the original is kept as ``__cause__``)::
     │   └── TenantRequired     multi-tenant index: the ``tenant`` filter (or metadata) is missing
     ├── IndexMissing           no index at the location (and ``create=False``)
     ├── IndexIncompatible      the stored schema version, model or BM25 setup differs from this code's
+    │   └── EncoderMismatch    the index was built by another dense model or backend than the settings name
     ├── IndexBusy              another process holds the writer lock of an embedded index
     ├── EngineError            the Qdrant engine failed (server down, corrupt shard, …)
     │   └── IndexCorrupt       the index folder is damaged (unreadable CURRENT, generations
@@ -57,6 +58,10 @@ class IndexMissing(RetrievalError):
 
 class IndexIncompatible(RetrievalError):
     """The index was written by an incompatible schema, model or BM25 configuration."""
+
+
+class EncoderMismatch(IndexIncompatible):
+    """The settings name another dense model or backend than the one that built the index."""
 
 
 class IndexBusy(RetrievalError):

@@ -28,7 +28,7 @@ import re
 import shutil
 import threading
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import IO, Any
 
@@ -71,8 +71,10 @@ class GenerationEngine:
         publish_interval: float = 10.0,
         keep_generations: int = 3,
         search_threads: int = 1,
+        dimension: int = 384,
     ) -> None:
         self.root = root
+        self._dimension = dimension
         self._filter_keys = list(filter_keys)
         self._reload_interval = reload_interval
         self._publish_interval = publish_interval
@@ -185,6 +187,45 @@ class GenerationEngine:
         self._dirty = True
         self.publish()
 
+    def scan(self, batch: int) -> Iterator[list[dict[str, Any]]]:
+        """Every point's payload, read from the writer's shard (this process becomes the writer)."""
+        return self._become_writer().scan(batch)
+
+    def rebuild(
+        self, manifest: Mapping[str, Any], batches: Iterable[Sequence[StoredPoint]], dimension: int
+    ) -> None:
+        """Write every point into a fresh shard and publish it as one new generation.
+
+        Readers keep the previous generation until the publish, then switch to the whole new one:
+        they never see a mix. ``batches`` may read the current shard while the new one fills.
+        """
+        self._become_writer()
+        fresh = self.root / "rebuild"
+        shutil.rmtree(fresh, ignore_errors=True)
+        fresh.mkdir()
+        keys = list(manifest.get("filter_keys", self._filter_keys))
+        shard = Shard.create(fresh / "shard", keys, self._search_threads, dimension)
+        try:
+            for points in batches:
+                shard.upsert(points)
+                shard.flush()
+        finally:
+            shard.close()
+        _write_json(fresh / "manifest.json", manifest)
+        (fresh / "READY").touch()
+        assert self._work is not None
+        self._work.close()
+        self._work = None
+        # A crash from here on leaves work/ without READY: the next writer starts again from the
+        # newest published generation, and rebuild/ is cleared by the next rebuild.
+        (self.root / "work" / "READY").unlink()
+        shutil.rmtree(self.root / "work")
+        os.replace(fresh, self.root / "work")
+        self._work = Shard.load(self.root / "work" / "shard")
+        self._work_manifest = dict(manifest)
+        self._dirty = True
+        self.publish()
+
     def _write(self, change: Callable[[Shard], None]) -> None:
         work = self._become_writer()
         change(work)
@@ -238,7 +279,9 @@ class GenerationEngine:
             work = self.root / "work"
             shutil.rmtree(work, ignore_errors=True)
             work.mkdir(parents=True)
-            self._work = Shard.create(work / "shard", self._filter_keys, self._search_threads)
+            self._work = Shard.create(
+                work / "shard", self._filter_keys, self._search_threads, self._dimension
+            )
             self._work_manifest = dict(manifest)
             _write_json(work / "manifest.json", self._work_manifest)
             (work / "READY").touch()

@@ -2,8 +2,8 @@
 
 ``open_index`` picks the engine from the location (a folder: the embedded engine with
 generations; ``http(s)://``: a Qdrant server; ``:memory:`` or ``local:PATH``: qdrant-client's
-local mode, a test double), checks the stored manifest against this code (schema version, model,
-BM25 setup) and returns an :class:`Index`. Queries are validated (empty → :class:`EmptyQuery`,
+local mode, a test double), checks the stored manifest against this code (schema version, BM25
+setup) and the settings (the encoder, :mod:`retrieval.manifest`) and returns an :class:`Index`. Queries are validated (empty → :class:`EmptyQuery`,
 longer than ``max_query_chars`` → :class:`QueryTooLong`; the dense side reads the first 256
 word pieces), filters are checked against the index's declared filter keys.
 """
@@ -16,8 +16,9 @@ from pathlib import Path
 from typing import Any, Literal
 
 from retrieval.bm25 import Bm25Encoder
-from retrieval.dense import DenseEncoder, load_encoder
+from retrieval.dense import DenseEncoder, Matrix
 from retrieval.documents import CaseDocument, Hit
+from retrieval.encoding import EncoderBinding, Progress, reembed
 from retrieval.engine import Engine, Filters, Probe, Ranked, StoredPoint, point_id
 from retrieval.errors import (
     EmptyQuery,
@@ -28,7 +29,14 @@ from retrieval.errors import (
     TenantRequired,
 )
 from retrieval.fusion import Candidate, fuse
-from retrieval.manifest import check_manifest, manifest_for
+from retrieval.manifest import (
+    EncoderChoice,
+    check_manifest,
+    encoder_choice,
+    manifest_for,
+    requested,
+)
+from retrieval.model import resolve_model
 from retrieval.settings import RetrievalSettings
 from retrieval.verdict import Assessment, VerdictPolicy, decide
 
@@ -46,8 +54,9 @@ class Index:
         self._bm25 = Bm25Encoder(bm25["k1"], bm25["b"], bm25["avg_len"])
         self._filter_keys = frozenset(manifest["filter_keys"])
         self._multi_tenant = bool(manifest["multi_tenant"])
-        self._dense: DenseEncoder | None = None
-        self._policy: tuple[float, VerdictPolicy] | None = None
+        self._binding = EncoderBinding(settings, "index")
+        self._manifest: tuple[float, dict[str, Any]] | None = None
+        self._policy: tuple[dict[str, Any], VerdictPolicy] | None = None
 
     @property
     def engine(self) -> Engine:
@@ -64,11 +73,42 @@ class Index:
         """The dense encoder this index embeds with (loaded on first use, shared per process)."""
         return self._encoder()
 
+    @property
+    def encoder_choice(self) -> EncoderChoice:
+        """The model and backend this index embeds with (what its manifest records)."""
+        return self._binding.choice(self._current_manifest())
+
     def _encoder(self) -> DenseEncoder:
-        if self._dense is None:
-            s = self._settings
-            self._dense = load_encoder(s.encoder, threads=s.encoder_threads, model_dir=s.model_dir)
-        return self._dense
+        return self._binding.encoder(self._current_manifest())
+
+    def _current_manifest(self) -> dict[str, Any]:
+        # Re-read at most every reload_interval seconds (a server round trip otherwise).
+        now = time.monotonic()
+        if self._manifest is None or now - self._manifest[0] >= self._settings.reload_interval:
+            self._manifest = (now, self._engine.manifest() or {})
+        return self._manifest[1]
+
+    def reembed(
+        self,
+        model: str | Path | None = None,
+        backend: str | None = None,
+        *,
+        progress: Progress | None = None,
+    ) -> EncoderChoice:
+        """Embed every case again with another model and/or backend, as one new generation.
+
+        ``model``: ``packaged`` or a model folder (default: the current one); ``backend``:
+        default the current one. The new encoder is recorded in the manifest; readers whose
+        settings name no encoder follow it. Returns the new choice.
+        """
+        current = self.encoder_choice
+        chosen = resolve_model(model) if model is not None else current.model
+        settings = self._settings.model_copy(update={"encoder": backend or current.backend})
+        choice = EncoderChoice(chosen, settings.encoder)
+        reembed(self, choice, settings, progress)
+        self._binding.adopt(choice)
+        self._manifest = self._policy = None
+        return choice
 
     # -- writing -------------------------------------------------------------------------
     def upsert(self, documents: Iterable[CaseDocument]) -> int:
@@ -86,21 +126,30 @@ class Index:
 
     def points(self, docs: Sequence[CaseDocument]) -> list[StoredPoint]:
         """The engine points of ``docs`` (both encoders run here)."""
-        vectors = self._encoder().encode([d.text for d in docs])
+        payloads = [
+            {
+                "case_id": d.case_id,
+                "text": d.text,
+                "summary": d.summary,
+                "tags": list(d.tags),
+                "metadata": dict(d.metadata),
+            }
+            for d in docs
+        ]
+        return self.stored_points(payloads, self._encoder().encode([d.text for d in docs]))
+
+    def stored_points(
+        self, payloads: Sequence[Mapping[str, Any]], vectors: Matrix
+    ) -> list[StoredPoint]:
+        """Engine points from stored payloads and their dense vectors (BM25 computed here)."""
         return [
             StoredPoint(
-                point_id=point_id(d.case_id),
+                point_id=point_id(str(p["case_id"])),
                 dense=vector.tolist(),
-                sparse=self._bm25.document(d.text),
-                payload={
-                    "case_id": d.case_id,
-                    "text": d.text,
-                    "summary": d.summary,
-                    "tags": list(d.tags),
-                    "metadata": dict(d.metadata),
-                },
+                sparse=self._bm25.document(str(p["text"])),
+                payload=dict(p),
             )
-            for d, vector in zip(docs, vectors, strict=True)
+            for p, vector in zip(payloads, vectors, strict=True)
         ]
 
     def _check_document(self, doc: CaseDocument) -> None:
@@ -128,7 +177,7 @@ class Index:
         manifest = dict(self._engine.manifest() or {})
         manifest["policy"] = policy.to_dict()
         self._engine.save_manifest(manifest)
-        self._policy = None
+        self._manifest = self._policy = None
 
     @property
     def policy(self) -> VerdictPolicy:
@@ -136,10 +185,13 @@ class Index:
 
         Re-read at most every ``reload_interval`` seconds (a server round trip otherwise).
         """
-        now = time.monotonic()
-        if self._policy is None or now - self._policy[0] >= self._settings.reload_interval:
-            stored = (self._engine.manifest() or {}).get("policy")
-            self._policy = (now, VerdictPolicy.from_dict(stored) if stored else VerdictPolicy())
+        manifest = self._current_manifest()
+        if self._policy is None or self._policy[0] is not manifest:
+            stored = manifest.get("policy")
+            self._policy = (
+                manifest,
+                VerdictPolicy.from_dict(stored) if stored else VerdictPolicy(),
+            )
         return self._policy[1]
 
     # -- reading -------------------------------------------------------------------------
@@ -290,21 +342,26 @@ def open_index(
     """Open (or create, unless ``create=False``) the index at ``location``."""
     settings = settings or RetrievalSettings.load()
     where = str(location if location is not None else settings.location)
-    engine = _engine(where, settings, create)
+    initial = manifest_for(settings, requested(settings))
+    engine = _engine(where, settings, create, initial)
     try:
         manifest = engine.manifest()
         if manifest is None or "schema_version" not in manifest:
-            manifest = {**manifest_for(settings), **(manifest or {})}
+            manifest = {**initial, **(manifest or {})}
             engine.save_manifest(manifest)
         check_manifest(manifest, where)
+        encoder_choice(manifest, settings, where)  # a mismatched encoder is refused here
     except BaseException:
         engine.close()
         raise
     return Index(engine, settings, manifest)
 
 
-def _engine(where: str, settings: RetrievalSettings, create: bool) -> Engine:
+def _engine(
+    where: str, settings: RetrievalSettings, create: bool, initial: Mapping[str, Any]
+) -> Engine:
     keys = sorted(settings.filter_keys)
+    dimension = int(initial["dimension"])
     if (
         where.startswith(("http://", "https://"))
         or where == ":memory:"
@@ -321,22 +378,32 @@ def _engine(where: str, settings: RetrievalSettings, create: bool) -> Engine:
             client = QdrantClient(
                 url=where, api_key=key, timeout=int(settings.timeout), check_compatibility=False
             )
-            return ServerEngine(client, settings.collection, filter_keys=keys, create=create)
+            return ServerEngine(
+                client, settings.collection, filter_keys=keys, create=create, dimension=dimension
+            )
         local = (
             QdrantClient(location=":memory:")
             if where == ":memory:"
             else QdrantClient(path=where[6:])
         )
-        return ServerEngine(local, settings.collection, filter_keys=keys, create=create, local=True)
+        return ServerEngine(
+            local,
+            settings.collection,
+            filter_keys=keys,
+            create=create,
+            local=True,
+            dimension=dimension,
+        )
     from retrieval.generations import GenerationEngine
 
     return GenerationEngine(
         Path(where),
-        initial_manifest=manifest_for(settings),
+        initial_manifest=initial,
         filter_keys=keys,
         create=create,
         reload_interval=settings.reload_interval,
         publish_interval=settings.publish_interval,
         keep_generations=settings.keep_generations,
         search_threads=settings.search_threads,
+        dimension=dimension,
     )

@@ -10,12 +10,11 @@ embedded engine and never the default.
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
 from retrieval.bm25 import SparseTerms
-from retrieval.dense import DIMENSION
 from retrieval.engine import DENSE, SPARSE, Probe, Ranked, StoredPoint, candidate
 from retrieval.errors import EngineError, IndexMissing
 
@@ -43,6 +42,7 @@ class ServerEngine:
         filter_keys: Sequence[str],
         create: bool = True,
         local: bool = False,
+        dimension: int = 384,
     ) -> None:
         from qdrant_client import models
 
@@ -55,13 +55,13 @@ class ServerEngine:
             if not client.collection_exists(collection):
                 if not create:
                     raise IndexMissing(f"no collection {collection!r} on the Qdrant server")
-                self._create(filter_keys, local)
+                self._create(filter_keys, local, dimension)
 
-    def _create(self, filter_keys: Sequence[str], local: bool) -> None:
+    def _create(self, filter_keys: Sequence[str], local: bool, dimension: int) -> None:
         m = self._models
         self._client.create_collection(
             self._name,
-            vectors_config={DENSE: m.VectorParams(size=DIMENSION, distance=m.Distance.COSINE)},
+            vectors_config={DENSE: m.VectorParams(size=dimension, distance=m.Distance.COSINE)},
             sparse_vectors_config={SPARSE: m.SparseVectorParams(modifier=m.Modifier.IDF)},
         )
         if not local:  # local mode has no payload indexes (it warns and ignores them)
@@ -131,6 +131,39 @@ class ServerEngine:
         with _server_errors("retrieve"):
             records = self._client.retrieve(self._name, ids=list(point_ids), with_payload=True)
         return {str(r.id): dict(r.payload or {}) for r in records}
+
+    def scan(self, batch: int) -> Iterator[list[dict[str, Any]]]:
+        """Every point's payload, ``batch`` points at a time."""
+        offset: Any = None
+        while True:
+            with _server_errors("scroll"):
+                records, offset = self._client.scroll(
+                    self._name, limit=batch, offset=offset, with_payload=True, with_vectors=False
+                )
+            if records:
+                yield [dict(r.payload or {}) for r in records]
+            if offset is None:
+                return
+
+    def rebuild(
+        self, manifest: Mapping[str, Any], batches: Iterable[Sequence[StoredPoint]], dimension: int
+    ) -> None:
+        """Re-write every point in place, then the manifest.
+
+        Not atomic: a server has no generations, so readers see old and new vectors side by side
+        until the manifest is written. A new dense size would need a new collection: refused.
+        """
+        with _server_errors("reading the collection"):
+            info = self._client.get_collection(self._name)
+        size = info.config.params.vectors[DENSE].size
+        if size != dimension:
+            raise EngineError(
+                f"Qdrant server: collection {self._name} holds {size}-float vectors; a "
+                f"{dimension}-float encoder needs a new collection (set CASELOOP_RETRIEVAL_COLLECTION)"
+            )
+        for points in batches:
+            self.upsert(points)
+        self.save_manifest(manifest)
 
     def count(self) -> int:
         with _server_errors("count"):

@@ -12,11 +12,12 @@ from typing import Literal
 from pydantic import Field, SecretStr
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-EncoderBackend = Literal["onnx-int8", "onnx-fp32", "torch"]
+EncoderBackend = Literal["onnx-fp32", "onnx-int8", "onnx-int8-mixed", "torch"]
 FusionName = Literal["dense_first", "rrf"]
 
 
-def _default_model_dir() -> Path:
+def default_model_dir() -> Path:
+    """Where ONNX exports are cached unless ``model_dir`` says otherwise."""
     return Path.home() / ".cache" / "caseloop" / "models"
 
 
@@ -35,13 +36,33 @@ class RetrievalSettings(BaseSettings):
     api_key: SecretStr | None = Field(None, description="API key of the Qdrant server.")
     timeout: float = Field(10.0, description="Seconds per call to a Qdrant server.")
     # Encoders
+    model: str | None = Field(
+        None,
+        description="Dense model: 'packaged' (all-MiniLM-L6-v2), or a local sentence-transformers "
+        "folder or `caseloop models export` folder. Unset: the model the index records "
+        "(packaged for a new index); set: an index built by another model is refused.",
+    )
     encoder: EncoderBackend = Field(
-        "onnx-int8", description="Dense backend: onnx-int8, onnx-fp32 or torch (same model)."
+        "onnx-int8",
+        description="Dense backend: onnx-fp32, onnx-int8, onnx-int8-mixed or torch. Unset: an "
+        "existing index's own (this default for a new one); set: another is refused.",
     )
     encoder_threads: int = Field(1, ge=1, description="CPU threads of the dense encoder.")
     model_dir: Path = Field(
-        default_factory=_default_model_dir,
-        description="Cache of the ONNX files exported from the packaged MiniLM at first use.",
+        default_factory=default_model_dir,
+        description="Cache of the ONNX files exported from model folders at first use.",
+    )
+    tune_after_learning: bool = Field(
+        False,
+        description="Run `caseloop tune` on the store after each nightly learning run (switches "
+        "the index's model only when the tuned one is better on later questions).",
+    )
+    tune_epochs: int = Field(1, ge=1, description="Passes over the training pairs when tuning.")
+    tune_learning_rate: float = Field(
+        2e-5, gt=0, lt=1, description="AdamW learning rate when tuning the encoder."
+    )
+    tune_holdout: float = Field(
+        0.2, gt=0, lt=1, description="Share of the latest questions held out to judge a tuning."
     )
     bm25_k1: float = Field(1.2, gt=0, description="BM25 term-frequency saturation.")
     bm25_b: float = Field(0.75, ge=0, le=1, description="BM25 length normalisation.")
@@ -82,6 +103,12 @@ class RetrievalSettings(BaseSettings):
         10.0, ge=0, description="A writer publishes at most this often while writing; and on close."
     )
     keep_generations: int = Field(3, ge=2, description="Published generations kept on disk.")
+
+    def following_index(self) -> RetrievalSettings:
+        """These settings naming no model and no backend: an index opens with its own encoder."""
+        values = {**dict(self), "model": None}
+        fields = self.model_fields_set - {"model", "encoder"}
+        return type(self).model_construct(_fields_set=fields, **values)
 
     @classmethod
     def load(cls, env_file: Path | None = None) -> RetrievalSettings:

@@ -16,7 +16,6 @@ from typing import Any
 import qdrant_edge as qe
 
 from retrieval.bm25 import SparseTerms
-from retrieval.dense import DIMENSION
 from retrieval.engine import DENSE, SPARSE, Probe, Ranked, StoredPoint, candidate
 from retrieval.errors import EngineError
 from retrieval.fusion import Candidate
@@ -44,13 +43,15 @@ class Shard:
         self.path = path
 
     @classmethod
-    def create(cls, path: Path, filter_keys: Sequence[str], search_threads: int = 1) -> Shard:
+    def create(
+        cls, path: Path, filter_keys: Sequence[str], search_threads: int = 1, dimension: int = 384
+    ) -> Shard:
         """A new, empty shard with the collection schema and keyword indexes.
 
         ``search_threads`` is stored with the shard (readers load it as it is, never rewrite it).
         """
         config = qe.EdgeConfig(
-            vectors={DENSE: qe.EdgeVectorParams(size=DIMENSION, distance=qe.Distance.Cosine)},
+            vectors={DENSE: qe.EdgeVectorParams(size=dimension, distance=qe.Distance.Cosine)},
             sparse_vectors={SPARSE: qe.EdgeSparseVectorParams(modifier=qe.Modifier.Idf)},
             wal_enabled=False,
             max_search_threads=search_threads,
@@ -114,6 +115,19 @@ class Shard:
         with _engine_errors("retrieve"):
             records = self._shard.retrieve(list(point_ids), with_payload=True, with_vector=False)
         return {str(r.id): dict(r.payload or {}) for r in records}
+
+    def scan(self, batch: int) -> Iterator[list[dict[str, Any]]]:
+        """Every point's payload, ``batch`` points at a time."""
+        offset: Any = None
+        while True:
+            with _engine_errors("scroll"):
+                records, offset = self._shard.scroll(
+                    qe.ScrollRequest(offset=offset, limit=batch, with_payload=True)
+                )
+            if records:
+                yield [dict(r.payload or {}) for r in records]
+            if offset is None:
+                return
 
     def count(self) -> int:
         with _engine_errors("count"):

@@ -16,11 +16,13 @@ from flows.cli import (
     eval,  # noqa: F401  (registers commands)
     keys,  # noqa: F401  (registers commands)
     learn,  # noqa: F401  (registers commands)
+    models,  # noqa: F401  (registers commands)
     outbox,  # noqa: F401  (registers commands)
     relay,  # noqa: F401  (registers commands)
     serve,  # noqa: F401  (registers commands)
     status,  # noqa: F401  (registers commands)
     sync,  # noqa: F401  (registers commands)
+    tune,  # noqa: F401  (registers commands)
     webhooks,  # noqa: F401  (registers commands)
 )
 from flows.cli.app import app

@@ -12,6 +12,8 @@ from types import FrameType
 from typing import TYPE_CHECKING
 
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store, open_store
@@ -77,3 +79,14 @@ def stop_on_signals() -> threading.Event:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     return stop
+
+
+def progress_bar(console: Console) -> Progress:
+    """The progress bar of long commands: what, a bar, done of total, time so far."""
+    return Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+        console=console,
+    )

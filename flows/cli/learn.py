@@ -8,7 +8,6 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from flows.cli import context
@@ -16,16 +15,6 @@ from flows.cli.app import app
 
 flows_app = typer.Typer(help="Prefect flows: serve them on a Prefect server.", no_args_is_help=True)
 app.add_typer(flows_app, name="flows")
-
-
-def _progress(console: Console) -> Progress:
-    return Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-        console=console,
-    )
 
 
 def _since(value: str | None) -> dt.datetime | None:
@@ -72,7 +61,7 @@ def learn_command(
         index = resources.enter_context(
             retrieval.open_index(settings=retrieval.RetrievalSettings.load(context.env_file(ctx)))
         )
-        bar = resources.enter_context(_progress(console))
+        bar = resources.enter_context(context.progress_bar(console))
         task = bar.add_task("learning", total=None)
         try:
             report = run_learning(
@@ -109,7 +98,7 @@ def sync_once_command(
 
     settings = context.ingestion_settings(ctx)
     console = Console(stderr=True)
-    with context.workbench(settings) as bench, _progress(console) as bar:
+    with context.workbench(settings) as bench, context.progress_bar(console) as bar:
         task = bar.add_task("checking tickets", total=None)
         report = sync_once(
             settings,

@@ -7,7 +7,8 @@ import pytest
 
 import retrieval
 from retrieval.dense import DIMENSION, load_encoder
-from retrieval.export import onnx_model
+from retrieval.export import onnx_file
+from retrieval.model import resolve_model
 
 SENTENCES = [
     "My refund never arrived after I returned the shoes",
@@ -23,7 +24,9 @@ def reference() -> np.ndarray:
     return load_encoder("torch").encode(SENTENCES)
 
 
-@pytest.mark.parametrize(("backend", "floor"), [("onnx-fp32", 0.9999), ("onnx-int8", 0.9)])
+@pytest.mark.parametrize(
+    ("backend", "floor"), [("onnx-fp32", 0.9999), ("onnx-int8", 0.9), ("onnx-int8-mixed", 0.98)]
+)
 def test_onnx_backends_match_torch(
     backend: str, floor: float, reference: np.ndarray, settings: retrieval.RetrievalSettings
 ) -> None:
@@ -54,9 +57,9 @@ def test_encoder_is_loaded_once_and_shared(settings: retrieval.RetrievalSettings
 
 
 def test_export_is_cached(settings: retrieval.RetrievalSettings) -> None:
-    path = onnx_model(settings.model_dir, quantized=True)
+    path = onnx_file(resolve_model(None), "onnx-int8", settings.model_dir)
     stamp = path.stat().st_mtime_ns
-    assert onnx_model(settings.model_dir, quantized=True) == path
+    assert onnx_file(resolve_model(None), "onnx-int8", settings.model_dir) == path
     assert path.stat().st_mtime_ns == stamp
 
 

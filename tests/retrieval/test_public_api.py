@@ -15,6 +15,7 @@ PUBLIC = [
     "CaseDocument",
     "EmptyQuery",
     "EncoderError",
+    "EncoderMismatch",
     "EngineError",
     "Hit",
     "Index",

@@ -1,0 +1,180 @@
+"""What `caseloop tune` gains on BANKING77 and Bitext: held-out MRR and escalation drop, before/after.
+
+For each data set, the project's own split (`caseloop eval convert …` defaults: held-out intents
+whose questions must escalate, cases and questions on a seeded clock) is indexed with the
+default backend; `flows.tuning.tune` fine-tunes MiniLM on the earlier 80% of the answerable
+questions (question → a case of its intent) and compares both encoders on the later 20%
+(MRR@10 of the dense ranking over every case, paired bootstrap interval of the gain). Then the
+escalation replay of `evaluation` runs on that later period only (all its questions, no-match
+ones included; all cases, each visible from its resolution time) with each encoder, the verdict
+cross-fitted per encoder. The tuned model is kept whatever the gain (``min_gain=-1``) so it can
+be replayed; the line says whether the shipped rule (interval above 0) would have switched.
+
+Usage::
+
+    CASELOOP_BENCH_DATA=path/to/data python benchmarks/tuning.py [--epochs 3] [--learning-rate 5e-5]
+
+``CASELOOP_BENCH_DATA`` (or ``--data``) is a folder with ``banking77/train.csv`` and
+``bitext_customer_support/*.csv``; a missing set is skipped with a message.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import numpy as np
+
+import retrieval
+from evaluation import (
+    Dataset,
+    SplitPlan,
+    bootstrap_ratios,
+    convert_banking77,
+    convert_bitext,
+    escalation_replay,
+)
+from evaluation.bootstrap import ratio
+from evaluation.casebase import case_document
+from flows.tuning import split, tune
+from retrieval.finetune import TuningParams
+
+SETS = {
+    "BANKING77": ("banking77/train.csv", convert_banking77),
+    "Bitext": (
+        "bitext_customer_support/Bitext_Sample_Customer_Support_Training_Dataset.v337b968.csv",
+        convert_bitext,
+    ),
+}
+
+
+def later_period(dataset: Dataset, holdout: float) -> Dataset:
+    """Every case, and the questions asked from the first held-out question on."""
+    _, held = split(dataset, holdout)
+    start = min(q.asked_at for q in held if q.asked_at)
+    queries = tuple(q for q in dataset.queries if q.asked_at and q.asked_at >= start)
+    return Dataset(dataset.cases, queries)
+
+
+def _fmt(e: dict[str, Any]) -> str:
+    return f"{100 * e['value']:.1f}% [{100 * e['low']:.1f}, {100 * e['high']:.1f}]"
+
+
+def replay_row(
+    dataset: Dataset, settings: retrieval.RetrievalSettings, work: Path
+) -> dict[str, Any]:
+    report = escalation_replay(dataset, target_precision=0.95, settings=settings, workdir=work)
+    figures = report.as_dict()
+    row = {k: figures[k] for k in ("escalation_drop", "answered_precision", "no_match_escalated")}
+    row["answered"] = np.array([s.answered for s in report.steps], dtype=float)
+    return row
+
+
+def measure(
+    name: str, dataset: Dataset, params: TuningParams, args: argparse.Namespace, work: Path
+) -> None:
+    base = retrieval.RetrievalSettings(
+        encoder=args.backend, model_dir=work / "models", publish_interval=3600.0
+    )
+    with retrieval.open_index(work / name / "index", settings=base) as index:
+        index.upsert(case_document(case) for case in dataset.cases)
+        started = time.perf_counter()
+        report = tune(
+            index, dataset, settings=base, params=params, holdout=args.holdout, min_gain=-1.0
+        )
+        seconds = time.perf_counter() - started
+    if report.gain is None or report.model is None:
+        print(f"## {name}: {report.line()}")
+        return
+    would = report.gain.low is not None and report.gain.low > 0
+    print(
+        f"## {name}: {len(dataset.cases)} cases, {report.pairs} training pairs, "
+        f"{report.held_out} later questions; tuning + judging took {seconds:.0f} s"
+    )
+    print(report.line().replace("switched", "kept for the replay"))
+    print(
+        f"the shipped rule (interval of the gain above 0) would {'switch' if would else 'keep the current encoder'}"
+    )
+    later = later_period(dataset, args.holdout)
+    tuned = base.model_copy(update={"model": str(report.model)})
+    rows = {
+        "current": replay_row(later, base, work / name / "replay-current"),
+        "tuned": replay_row(later, tuned, work / name / "replay-tuned"),
+    }
+    print(
+        f"escalation replay on the later period ({len(later.queries)} questions, target precision 95%, "
+        f"cross-fitted over 5 time-ordered folds):"
+    )
+    print(
+        f"{'encoder':8} {'escalation drop':>22} {'answered precision':>22} {'no-match escalated':>22}"
+    )
+    for label, row in rows.items():
+        print(
+            f"{label:8} {_fmt(row['escalation_drop']):>22} {_fmt(row['answered_precision']):>22} "
+            f"{_fmt(row['no_match_escalated']):>22}"
+        )
+    paired = bootstrap_ratios({"d": ratio(rows["tuned"]["answered"] - rows["current"]["answered"])})
+    print(
+        f"escalation drop, tuned − current, paired over the same questions: {_fmt(paired['d'].as_dict())}"
+    )
+
+
+def _uncapped(name: str) -> SplitPlan:
+    """The converter's default plan without the cap on questions."""
+    if name == "BANKING77":
+        return SplitPlan(prefix="b77-", max_queries=None)
+    return SplitPlan(prefix="btx-", held_out_count=3, max_queries=None)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument(
+        "--data",
+        type=Path,
+        default=os.environ.get("CASELOOP_BENCH_DATA"),
+        help="folder with banking77/ and bitext_customer_support/ (or CASELOOP_BENCH_DATA)",
+    )
+    parser.add_argument(
+        "--backend", default="onnx-fp32", help="backend of the index and of both encoders"
+    )
+    parser.add_argument("--epochs", type=int, default=TuningParams().epochs)
+    parser.add_argument("--learning-rate", type=float, default=TuningParams().learning_rate)
+    parser.add_argument("--batch-size", type=int, default=TuningParams().batch_size)
+    parser.add_argument("--holdout", type=float, default=0.2)
+    parser.add_argument("--only", choices=sorted(SETS), help="one data set only")
+    parser.add_argument(
+        "--all-queries",
+        action="store_true",
+        help="keep every question of the split (default: the converters' 1,000)",
+    )
+    args = parser.parse_args()
+    if args.data is None:
+        print("tuning benchmark skipped: give --data or CASELOOP_BENCH_DATA (BANKING77, Bitext)")
+        return
+    params = TuningParams(
+        epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size
+    )
+    print(f"# encoder tuning ({args.backend}); {params}")
+    work = Path(tempfile.mkdtemp(prefix="caseloop-tune-bench-"))
+    for name, (relative, convert) in SETS.items():
+        path = Path(args.data) / relative
+        if args.only and name != args.only:
+            continue
+        if not path.exists():
+            print(f"{name} skipped: {path} not found")
+            continue
+        data = convert(path, **({"plan": _uncapped(name)} if args.all_queries else {}))
+        measure(name, data, params, args, work)
+
+
+if __name__ == "__main__":
+    main()
