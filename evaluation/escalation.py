@@ -42,6 +42,7 @@ from evaluation.replay import ReplayStep, replay, reset
 FIGURES = ("escalation_drop", "answered_precision", "wrong_answer_rate", "no_match_escalated")
 Flags = np.ndarray[Any, np.dtype[np.bool_]]
 Floats = np.ndarray[Any, np.dtype[np.float64]]
+FoldOf = np.ndarray[Any, np.dtype[np.int64]]  # each query's fold number
 
 
 @dataclass(frozen=True, slots=True)
@@ -93,7 +94,7 @@ def differences(ours: Rule, other: Rule, no_match: Flags, *, seed: int = 0) -> d
     return paired_differences({name: (a[name], b[name]) for name in FIGURES}, seed=seed)
 
 
-def time_folds(n: int, folds: int) -> np.ndarray[Any, np.dtype[np.int64]]:
+def time_folds(n: int, folds: int) -> FoldOf:
     """Fold number of each query in replay order: ``folds`` contiguous blocks of time."""
     if folds < 2:
         raise ReplayError("folds: at least 2 are needed for cross-fitting")
@@ -124,7 +125,7 @@ def _calibrate(
 
 
 def fit_fold_policies(
-    steps: Sequence[ReplayStep], fold: np.ndarray[Any, np.dtype[np.int64]], promise: Promise
+    steps: Sequence[ReplayStep], fold: FoldOf, promise: Promise
 ) -> list[retrieval.VerdictPolicy]:
     """One policy per fold, each calibrated on every other fold's queries only."""
     policies = []
@@ -137,7 +138,7 @@ def fit_fold_policies(
 
 
 def baseline(
-    score: Floats, correct: Flags, no_match: Flags, fold: np.ndarray[Any, np.dtype[np.int64]],
+    score: Floats, correct: Flags, no_match: Flags, fold: FoldOf,
     promise: Promise,
 ) -> tuple[Rule, list[float]]:  # fmt: skip
     """Answer from one retriever's top-1 when its score clears a threshold fitted on the other
@@ -250,7 +251,7 @@ def _oracle(first: Sequence[ReplayStep], promise: Promise) -> list[CurvePoint]:
 def _report(
     first: Sequence[ReplayStep],
     steps: Sequence[ReplayStep],
-    fold: np.ndarray[Any, np.dtype[np.int64]],
+    fold: FoldOf,
     promise: Promise,
     policies: Sequence[retrieval.VerdictPolicy],
     calibration: str,
