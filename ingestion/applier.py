@@ -295,6 +295,7 @@ def _open(
         customer_name=opening.customer_name,
         customer_email=opening.customer_email,
         created_at=now,
+        origin="caseloop",
     )
     session.add(ticket)
     session.flush()

@@ -151,6 +151,9 @@ class Ticket(Base):
     # caseloop: opened for an escalation; ticketing: adopted by learning (no conversation, so
     # its agents' replies are never forwarded to anyone).
     origin: Mapped[str] = mapped_column(String(20), default="caseloop", server_default="caseloop")
+    purged_at: Mapped[
+        dt.datetime | None
+    ]  # raw text replaced by its redaction (ingestion.cases.retention)
 
 
 class TicketEvent(Base):

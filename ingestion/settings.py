@@ -194,6 +194,12 @@ class IngestionSettings(BaseSettings):
         description="Tickets learned from: escalated (caseloop's own), queue (every ticket of the "
         "configured queue) or all (every ticket the adapter lists).",
     )
+    retention_raw_days: int = Field(
+        0,
+        ge=0,
+        description="Days raw conversation text is kept after a ticket is resolved, then "
+        "replaced by its redaction (0: keep).",
+    )
     learning_write_note: bool = Field(
         False, description="Write 'Resolution summary' back to the ticket as an internal note."
     )

@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-01 17:29:51.346473
+Create Date: 2026-12-01 17:41:15.093992
 """
 
 from __future__ import annotations
@@ -133,6 +133,7 @@ def upgrade() -> None:
         sa.Column("created_at", ingestion.schema.UTCDateTime(timezone=True), nullable=False),
         sa.Column("synced_at", ingestion.schema.UTCDateTime(timezone=True), nullable=True),
         sa.Column("origin", sa.String(length=20), server_default="caseloop", nullable=False),
+        sa.Column("purged_at", ingestion.schema.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tickets")),
         sa.UniqueConstraint("source", "external_id", name=op.f("uq_tickets_source")),
     )
