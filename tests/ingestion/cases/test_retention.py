@@ -6,14 +6,24 @@ from __future__ import annotations
 
 import datetime as dt
 
-from sqlalchemy import JSON, LargeBinary, String, Text, select
+from sqlalchemy import JSON, LargeBinary, String, Text, select, update
 
 from evaluation.online import online_metrics
+from ingestion.cases import learn, run_learning
 from ingestion.cases.retention import purge
 from ingestion.clock import utcnow
-from ingestion.schema import Base, OutboxRow, Ticket, WebhookDelivery
+from ingestion.schema import (
+    Base,
+    CaseSummary,
+    FlowRun,
+    OutboxRow,
+    Ticket,
+    TicketEvent,
+    WebhookDelivery,
+)
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
+from tests.ingestion.cases.counting import CountingIndex
 from tests.ingestion.cases.world import T0, World
 
 SETTINGS = IngestionSettings(learning_ner=False, retention_raw_days=30)
@@ -127,3 +137,28 @@ def test_nothing_is_purged_before_the_retention_period_or_when_it_is_off(store: 
     off = IngestionSettings(learning_ner=False, retention_raw_days=0)
     assert purge(store, off, now=LATER).tickets == 0
     assert _raw_values(store, skip_ticket="o1")
+
+
+def test_learning_after_the_purge_changes_no_case(store: Store, index: CountingIndex) -> None:
+    _seed(store)
+    first = learn(store, None, index, SETTINGS)
+    assert [o.case_id for o in first.created] == ["sim:r1"]
+    with store.transaction() as tx:
+        learned = tx.scalars(select(CaseSummary.content_hash)).one()
+    assert purge(store, SETTINGS, now=LATER).tickets == 1
+    again = learn(store, None, index, SETTINGS, since=None)
+    assert (again.created, again.updated, again.retracted, again.failed) == ([], [], [], [])
+    with store.transaction() as tx:
+        assert tx.scalars(select(CaseSummary.content_hash)).one() == learned
+
+
+def test_run_learning_purges_and_records_the_counts(store: Store, index: CountingIndex) -> None:
+    _seed(store)
+    with store.transaction() as tx:  # resolved long ago
+        tx.execute(update(TicketEvent).values(recorded_at=T0))
+    run_learning(store, None, index, SETTINGS)
+    with store.transaction() as tx:
+        run = tx.scalars(select(FlowRun)).one()
+    assert run.report["retention"]["tickets"] == 1
+    assert run.report["retention"]["rows"]["ticket_comments"] >= 2
+    assert _raw_values(store, skip_ticket="o1") == []
