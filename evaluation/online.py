@@ -7,7 +7,8 @@ Read through `evaluation.store_reader` (the store's table and column names, chec
 - the escalation rate where the orchestrator reports session outcomes, with confirmed and
   assumed bot answers kept apart (a lenient and a strict resolution rate);
 - time to first public agent reply and time to resolution (median and 90th percentile), and the
-  reopen rate of tickets resolved in the window;
+  reopen rate of tickets resolved in the window (caseloop's tickets only: those learning adopted
+  from the ticketing system, ``origin = ticketing``, are left out);
 - case summaries that were served and still followed by an escalation (review them);
 - content gaps: clusters of ``no_evidence`` escalations that no case summary covers
   (`evaluation.gaps`);
@@ -196,7 +197,9 @@ def online_metrics(url: str, since: dt.datetime, until: dt.datetime) -> OnlineRe
         raise EvaluationError("window: since and until must be zone-aware with since < until")
     frames = read_store(url)
     escalations = _in(frames["escalations"], "created_at", since, until)
-    tickets = _in(frames["tickets"], "created_at", since, until)
+    # Tickets learning adopted (opened in the ticketing system, not escalated) are not ours.
+    tickets = frames["tickets"][frames["tickets"]["origin"] != "ticketing"]
+    tickets = _in(tickets, "created_at", since, until)
     outcomes = _in(frames["session_outcomes"], "reported_at", since, until)
     gaps_input = [
         _question(row["payload"] or {})

@@ -71,6 +71,7 @@ TICKETS = Table(
     Column("tenant", String),
     Column("status", String),
     Column("created_at", UTCTime),
+    Column("origin", String),
 )
 TICKET_EVENTS = Table(
     "ticket_events",

@@ -203,6 +203,69 @@ def record_own_note(
     )
 
 
+def adopt_snapshot(
+    store: Store,
+    source: str,
+    remote: RemoteTicket,
+    *,
+    tenant: str,
+    settings: IngestionSettings,
+    now: dt.datetime | None = None,
+) -> ApplyResult:
+    """Mirror a ticket caseloop did not open (``origin=ticketing``) so learning can read it.
+
+    Its description becomes the customer's opening comment; its comments are mirrored like any
+    other, but no outgoing message is ever made (there is no conversation). Adopting a ticket
+    the mirror already knows just applies the snapshot.
+    """
+    now = now or dt.datetime.now(dt.UTC)
+
+    def work(session: Session) -> ApplyResult:
+        if _mirror_row(session, source, remote.id) is None:
+            _adopt(session, source, remote, tenant, now)
+        return apply_in(session, source, remote, cause="learning", settings=settings, now=now)
+
+    return write_with_retry(store, work, what=f"adopting ticket {source}:{remote.id}")
+
+
+def _adopt(
+    session: Session, source: str, remote: RemoteTicket, tenant: str, now: dt.datetime
+) -> None:
+    stamps = [c.created_at for c in remote.comments if c.created_at is not None]
+    opened_at = min(stamps, default=remote.updated_at or now)
+    first = opened(None)  # open; apply_in then records the move to the snapshot's status
+    ticket = Ticket(
+        source=source,
+        external_id=remote.id,
+        session_id=f"ticket:{source}:{remote.id}"[:200],
+        tenant=tenant,
+        url=remote.url,
+        title=remote.title[:500],
+        status=first.to_status,
+        raw_status=None,
+        customer_name=remote.customer_name,
+        customer_email=remote.customer_email,
+        created_at=opened_at,
+        origin="ticketing",
+    )
+    session.add(ticket)
+    session.flush()
+    _record_event(session, ticket, first, cause="learning", occurred_at=opened_at, now=now)
+    if remote.description and remote.description.strip():
+        session.add(
+            TicketComment(
+                ticket_id=ticket.id,
+                external_id="description",
+                author=(remote.customer_email or "")[:200] or None,
+                author_role="customer",
+                visibility="public",
+                body=remote.description,
+                created_at=opened_at,
+                mirrored_at=now,
+            )
+        )
+
+
 def _mirror_row(session: Session, source: str, external_id: str) -> Ticket | None:
     return session.scalars(
         select(Ticket)
@@ -232,6 +295,7 @@ def _open(
         customer_name=opening.customer_name,
         customer_email=opening.customer_email,
         created_at=now,
+        origin="caseloop",
     )
     session.add(ticket)
     session.flush()
@@ -320,8 +384,8 @@ def _mirror_comments(
             mirrored_at=now,
         )
         session.add(row)
-        if not is_forwardable(comment):
-            continue
+        if ticket.origin != "caseloop" or not is_forwardable(comment):
+            continue  # an adopted ticket has no conversation to forward to
         session.flush()  # the message references the comment row
         if next_seq is None:
             next_seq = _next_seq(session, ticket.tenant, ticket.session_id)

@@ -148,6 +148,12 @@ class Ticket(Base):
     remote_updated_at: Mapped[dt.datetime | None]  # the system's own latest change we have seen
     created_at: Mapped[dt.datetime]
     synced_at: Mapped[dt.datetime | None]
+    # caseloop: opened for an escalation; ticketing: adopted by learning (no conversation, so
+    # its agents' replies are never forwarded to anyone).
+    origin: Mapped[str] = mapped_column(String(20), default="caseloop", server_default="caseloop")
+    purged_at: Mapped[
+        dt.datetime | None
+    ]  # raw text replaced by its redaction (ingestion.cases.retention)
 
 
 class TicketEvent(Base):

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -188,6 +188,17 @@ class IngestionSettings(BaseSettings):
     learning_ner: bool = Field(
         True,
         description="Redact names, addresses and dates of birth with the named-entity model too.",
+    )
+    learning_source: Literal["escalated", "queue", "all"] = Field(
+        "queue",
+        description="Tickets learned from: escalated (caseloop's own), queue (every ticket of the "
+        "configured queue) or all (every ticket the adapter lists).",
+    )
+    retention_raw_days: int = Field(
+        0,
+        ge=0,
+        description="Days raw conversation text is kept after a ticket is resolved, then "
+        "replaced by its redaction (0: keep).",
     )
     learning_write_note: bool = Field(
         False, description="Write 'Resolution summary' back to the ticket as an internal note."

@@ -69,6 +69,8 @@ class RemoteTicket:
     customer_name: str | None = None
     updated_at: dt.datetime | None = None
     comments: tuple[RemoteComment, ...] = ()
+    description: str | None = None  # the opening text, when the system keeps it apart
+    in_queue: bool = True  # in the adapter's configured queue (learning's ``queue`` scope)
 
 
 class AdapterBase:

@@ -19,6 +19,7 @@ from flows.cli import (
     models,  # noqa: F401  (registers commands)
     outbox,  # noqa: F401  (registers commands)
     relay,  # noqa: F401  (registers commands)
+    retention,  # noqa: F401  (registers commands)
     serve,  # noqa: F401  (registers commands)
     status,  # noqa: F401  (registers commands)
     sync,  # noqa: F401  (registers commands)

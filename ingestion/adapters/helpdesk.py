@@ -289,6 +289,8 @@ class HelpdeskAdapter(AdapterBase):
             customer_email=ticket.submitter_email or None,
             updated_at=followups[-1].date.astimezone(dt.UTC) if followups else None,
             comments=comments,
+            description=ticket.description,
+            in_queue=ticket.queue == self.queue,
         )
 
     def get_ticket(self, ticket_id: str) -> RemoteTicket:

@@ -319,13 +319,16 @@ class RTAdapter(AdapterBase):
             customer_email=next(iter(sorted(requestors)), None),
             updated_at=ticket.LastUpdated,
             comments=self._comments(number, transactions, requestors, bot),
+            # The opening message of a ticket caseloop did not open (learning reads it as the
+            # problem); caseloop's own carry the escalation in the store instead.
+            description=None if conversation else self._description(number, transactions),
         )
 
     def _transactions(self, number: int) -> list[TransactionItemJson]:
-        """The ticket's replies, comments and status changes, oldest first."""
+        """The ticket's creation, replies, comments and status changes, oldest first."""
         query = (
             f"ObjectType = 'RT::Ticket' AND ObjectId = {number} "
-            "AND (Type = 'Correspond' OR Type = 'Comment' OR Type = 'Status')"
+            "AND (Type = 'Create' OR Type = 'Correspond' OR Type = 'Comment' OR Type = 'Status')"
         )
         params = {
             "query": query,
@@ -364,6 +367,20 @@ class RTAdapter(AdapterBase):
             )
             for t in transactions
         )
+
+    def _description(self, number: int, transactions: list[TransactionItemJson]) -> str | None:
+        """The text of the ``Create`` transaction (the requestor's opening message)."""
+        create = next((t for t in transactions if t.Type == "Create"), None)
+        if create is None:
+            return None
+        params = {"fields": "TransactionId,ContentType", "orderby": "id"}
+        parts = [
+            part
+            for page in self._pages(f"ticket/{number}/attachments", AttachmentItemJson, params)
+            for part in page
+            if part.TransactionId == create.id
+        ]
+        return self._body(parts) or None
 
     def _body(self, parts: list[AttachmentItemJson]) -> str:
         """The text of a transaction: its first text/plain part, else its first text/html."""

@@ -14,6 +14,7 @@ from ingestion.cases.learning import CaseIndex, default_encoder, learn
 from ingestion.cases.note import write_note
 from ingestion.cases.redact import Redaction, Redactor
 from ingestion.cases.report import CaseOutcome, LearningReport
+from ingestion.cases.retention import PurgeReport, purge
 from ingestion.cases.runs import run_learning
 from ingestion.cases.summariser import (
     ExtractiveSummariser,
@@ -35,6 +36,7 @@ __all__ = [
     "LearningError",
     "LearningReport",
     "LlmSummariser",
+    "PurgeReport",
     "Redaction",
     "Redactor",
     "Summariser",
@@ -44,6 +46,7 @@ __all__ = [
     "build_summariser",
     "default_encoder",
     "learn",
+    "purge",
     "run_learning",
     "tag_key",
     "write_note",

@@ -82,11 +82,15 @@ def mark_indexed(session: Session, row_ids: Iterable[int]) -> None:
         row.indexed_hash = row.content_hash
 
 
-def candidate_tickets(session: Session, since: dt.datetime | None) -> list[int]:
+def candidate_tickets(
+    session: Session, since: dt.datetime | None, *, escalated_only: bool = False
+) -> list[int]:
     """Tickets to look at: changed since ``since`` (everything when None), plus repairs.
 
     Repairs are resolved tickets with a customer-visible agent comment and no active summary,
     active summaries whose ticket is no longer resolved, and versions the index does not hold.
+    ``escalated_only`` leaves out adopted tickets that have no active summary (one that has is
+    still a candidate, so that it can be retracted).
     """
     ids: set[int] = set()
     if since is None:
@@ -122,6 +126,11 @@ def candidate_tickets(session: Session, since: dt.datetime | None) -> list[int]:
         ),
     )
     ids.update(session.scalars(stale))
+    if escalated_only and ids:
+        adopted = select(Ticket.id).where(
+            Ticket.id.in_(ids), Ticket.origin != "caseloop", ~has_active
+        )
+        ids.difference_update(session.scalars(adopted))
     return sorted(ids)
 
 

@@ -96,7 +96,9 @@ def learn(
     report = LearningReport(window_start=since)
     live = ticketing.pull(since) if ticketing is not None else {}
     with store.transaction() as session:
-        ticket_ids = catalogue.candidate_tickets(session, since)
+        ticket_ids = catalogue.candidate_tickets(
+            session, since, escalated_only=settings.learning_source == "escalated"
+        )
         vocabulary = catalogue.load_vocabulary(session)
         report.vocabulary_before = catalogue.vocabulary_size(session)
     size = max(1, settings.learning_batch_size)

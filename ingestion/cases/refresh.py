@@ -4,16 +4,23 @@ Webhooks and polling keep the mirror current, but learning acts on it in a way c
 answer the bot will serve), so it first pulls every ticket updated since the window start
 (``list_updated_since``, paged) through the real update applier: a missed resolve or reopen is
 caught, and the canonical status is known (``duplicate`` is mirrored as ``closed``).
+
+With ``learning_source`` ``queue`` or ``all``, a resolved ticket caseloop did not open is adopted
+(`adopt_snapshot`): ``queue`` takes the tickets of the adapter's configured queue, ``all`` every
+ticket the adapter lists. A ticket carrying caseloop's conversation marker that this store does
+not know was escalated through another store and is left to it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
-from ingestion.applier import apply_snapshot
+from ingestion.applier import adopt_snapshot, apply_snapshot
 from ingestion.settings import IngestionSettings
+from ingestion.status import RESOLVED_STATUSES
 from ingestion.store import Store
-from ingestion.ticketing import TicketingAdapter
+from ingestion.tenancy import DEFAULT_TENANT
+from ingestion.ticketing import RemoteTicket, TicketingAdapter
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 
@@ -26,7 +33,7 @@ def pull_updates(
 ) -> dict[int, str]:
     """Apply every ticket updated since ``since``; canonical statuses by mirror ticket id.
 
-    Tickets caseloop did not open are ignored by the applier. Ticketing errors propagate
+    Tickets caseloop did not open are adopted when `adoptable`. Ticketing errors propagate
     (`TicketingUnavailable` is worth a retry; applying twice is harmless).
     """
     statuses: dict[int, str] = {}
@@ -38,6 +45,10 @@ def pull_updates(
             result = apply_snapshot(
                 store, adapter.source, remote, cause="learning", settings=settings
             )
+            if not result.known and adoptable(remote, settings):
+                result = adopt_snapshot(
+                    store, adapter.source, remote, tenant=DEFAULT_TENANT, settings=settings
+                )
             if result.known and result.ticket_id is not None:
                 statuses[result.ticket_id] = remote.status
         last = page[-1] if page else None
@@ -47,3 +58,11 @@ def pull_updates(
         if following == cursor:  # a full page of one instant and id: nothing further to read
             return statuses
         cursor = following
+
+
+def adoptable(remote: RemoteTicket, settings: IngestionSettings) -> bool:
+    """Whether learning adopts this unknown ticket under ``settings.learning_source``."""
+    scope = settings.learning_source
+    if scope == "escalated" or remote.external_conversation_id is not None:
+        return False
+    return remote.status in RESOLVED_STATUSES and (scope == "all" or remote.in_queue)

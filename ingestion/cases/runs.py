@@ -4,7 +4,7 @@ A run is recorded as ``running`` when it starts and ``completed`` or ``failed`` 
 its report. The next run's window starts at the *start* of the last completed run, so changes
 that landed while that run was working are looked at again (re-reading is free: content hashes).
 `run_learning` is what both the Prefect flow and ``caseloop learn`` call: window, bookkeeping,
-`learn`.
+`learn`, then the raw-text retention (`ingestion.cases.retention.purge`, off by default).
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from sqlalchemy import select
 
 from ingestion.cases.learning import CaseIndex, Progress, learn
 from ingestion.cases.report import LearningReport
+from ingestion.cases.retention import purge
 from ingestion.cases.ticketing import CaseTicketing
 from ingestion.clock import utcnow
 from ingestion.schema import FlowRun
@@ -86,8 +87,11 @@ def run_learning(
     run_id = start_run(store, LEARNING, now=utcnow(), window_start=window)
     try:
         report = learn(store, ticketing, index, settings, since=window, progress=progress)
+        # After learning: what is learned has been read (and redacted) before its text goes.
+        retention = purge(store, settings)
     except BaseException as exc:
         finish_run(store, run_id, ok=False, report={"error": str(exc)}, now=utcnow())
         raise
-    finish_run(store, run_id, ok=report.ok, report=report.to_dict(), now=utcnow())
+    recorded = {**report.to_dict(), "retention": retention.to_dict()}
+    finish_run(store, run_id, ok=report.ok, report=recorded, now=utcnow())
     return report

@@ -111,6 +111,22 @@ def test_online_metrics_over_a_window(store: Store) -> None:
     }
 
 
+def test_tickets_learning_adopted_are_not_counted(store: Store) -> None:
+    _fill(store)
+    url = store.engine.url.render_as_string(hide_password=False)
+    window = (DAY0 - dt.timedelta(days=1), DAY0 + dt.timedelta(days=14))
+    before = online_metrics(url, *window).tickets
+    with store.transaction() as s:
+        s.add(Ticket(id=9, source="helpdesk", external_id="9", session_id="ticket:helpdesk:9",
+                     tenant="default", status="resolved", created_at=DAY0, origin="ticketing"))  # fmt: skip
+        s.flush()
+        s.add(TicketEvent(ticket_id=9, from_status="open", to_status="resolved", cause="learning",
+                          occurred_at=DAY0 + dt.timedelta(days=3), recorded_at=DAY0))  # fmt: skip
+    after = online_metrics(url, *window).tickets
+    assert before["tickets"] == 3
+    assert after == before
+
+
 def test_window_must_be_aware_and_ordered(sqlite_store: Store) -> None:
     url = sqlite_store.engine.url.render_as_string()
     with pytest.raises(EvaluationError, match="window"):

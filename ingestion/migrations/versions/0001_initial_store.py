@@ -2,7 +2,7 @@
 
 Revision ID: 0001
 Revises:
-Create Date: 2026-12-01 17:24:40.012375
+Create Date: 2026-12-01 17:41:15.093992
 """
 
 from __future__ import annotations
@@ -132,6 +132,8 @@ def upgrade() -> None:
         sa.Column("remote_updated_at", ingestion.schema.UTCDateTime(timezone=True), nullable=True),
         sa.Column("created_at", ingestion.schema.UTCDateTime(timezone=True), nullable=False),
         sa.Column("synced_at", ingestion.schema.UTCDateTime(timezone=True), nullable=True),
+        sa.Column("origin", sa.String(length=20), server_default="caseloop", nullable=False),
+        sa.Column("purged_at", ingestion.schema.UTCDateTime(timezone=True), nullable=True),
         sa.PrimaryKeyConstraint("id", name=op.f("pk_tickets")),
         sa.UniqueConstraint("source", "external_id", name=op.f("uq_tickets_source")),
     )

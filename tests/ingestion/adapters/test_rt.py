@@ -150,6 +150,30 @@ def test_an_agent_reply_reads_as_agent(rt: RTServer, rt_adapter: RTAdapter) -> N
     assert (comment.author, comment.author_role, comment.visibility) == ("root", "agent", "public")
 
 
+def test_a_ticket_opened_in_rt_reads_with_its_opening_message(
+    rt: RTServer, rt_adapter: RTAdapter
+) -> None:
+    opened = httpx.post(
+        f"{rt.url}/REST/2.0/ticket",
+        headers={"Authorization": f"token {rt.token}"},
+        json={
+            "Queue": "General",
+            "Subject": "Printer offline",
+            "Content": "Since Monday the printer on floor 2 is offline.",
+            "ContentType": "text/plain",
+            "Requestor": "someone@example.org",
+        },
+        timeout=30,
+    )
+    assert opened.status_code == 201, opened.text
+    read = rt_adapter.get_ticket(str(opened.json()["id"]))
+    assert read.external_conversation_id is None
+    assert read.description == "Since Monday the printer on floor 2 is offline."
+    assert read.in_queue
+    own = rt_adapter.create_ticket(new_ticket())
+    assert rt_adapter.get_ticket(own.id).description is None  # caseloop's: the store has it
+
+
 def test_basic_auth_and_a_bad_token(rt: RTServer) -> None:
     basic = RTAdapter(rt.url, username=rt.username, password=rt.password)
     assert basic.create_ticket(new_ticket()).status == "open"

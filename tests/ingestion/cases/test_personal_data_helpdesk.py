@@ -16,7 +16,7 @@ import pytest
 from sqlalchemy import select
 
 from ingestion.adapters import HelpdeskAdapter
-from ingestion.cases import learn
+from ingestion.cases import AdapterTicketing, learn
 from ingestion.escalations import EscalationRequest, escalate
 from ingestion.relay import Relay
 from ingestion.schema import CaseSummary, TagVocabulary, Ticket
@@ -67,7 +67,8 @@ def test_generated_personal_data_never_leaves_the_helpdesk_unredacted(
         adapter.add_comment(ticket, _answer(person), public=True)
         adapter.set_status(ticket, "resolved")
         tickets[f"helpdesk:{ticket}"] = person
-    report = learn(store, adapter, index, IngestionSettings(), refresh=True)
+    settings = IngestionSettings()
+    report = learn(store, AdapterTicketing(store, adapter, settings), index, settings)
     assert {o.case_id for o in report.created} == set(tickets)
 
     with store.transaction() as tx:

@@ -1,0 +1,43 @@
+"""`caseloop store purge`: apply the raw-text retention now (`ingestion.cases.retention`)."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.console import Console
+
+from flows.cli import context
+from flows.cli.app import app
+
+store_app = typer.Typer(help="Operational store: data retention.", no_args_is_help=True)
+app.add_typer(store_app, name="store")
+
+
+@store_app.command("purge")
+def purge_command(
+    ctx: typer.Context,
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would change; write nothing.")
+    ] = False,
+    days: Annotated[
+        int | None,
+        typer.Option(
+            min=1, help="Override CASELOOP_RETENTION_RAW_DAYS for this run (days since resolved)."
+        ),
+    ] = None,
+) -> None:
+    """Replace the raw text of long-resolved tickets by its redaction (counts only, no values)."""
+    from ingestion.cases.retention import purge
+
+    settings = context.ingestion_settings(ctx)
+    if days is not None:
+        settings = settings.model_copy(update={"retention_raw_days": days})
+    if not settings.retention_raw_days:
+        Console(stderr=True).print(
+            "retention is off (CASELOOP_RETENTION_RAW_DAYS=0): nothing purged; pass --days N"
+        )
+        return
+    with context.store(settings) as store:
+        report = purge(store, settings, dry_run=dry_run)
+    Console().print(report.line())

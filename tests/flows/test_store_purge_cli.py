@@ -1,0 +1,77 @@
+"""`caseloop store purge [--dry-run] [--days N]` against a real store: counts, never values."""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+import pytest
+from sqlalchemy import select, update
+from typer.testing import CliRunner
+
+from flows.cli import app
+from ingestion.clock import utcnow
+from ingestion.schema import TicketComment, TicketEvent
+from ingestion.settings import IngestionSettings
+from ingestion.store import open_store
+from tests.ingestion.cases.world import World
+
+runner = CliRunner()
+EMAIL = "lena.fischer@example.org"
+
+
+@pytest.fixture
+def url(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> str:
+    url = f"sqlite:///{tmp_path / 'c.db'}"
+    monkeypatch.setenv("CASELOOP_DATABASE_URL", url)
+    monkeypatch.setenv("CASELOOP_LEARNING_NER", "false")
+    monkeypatch.delenv("CASELOOP_RETENTION_RAW_DAYS", raising=False)
+    store = open_store(url)
+    try:
+        world = World(store, IngestionSettings(learning_ner=False))
+        world.escalate("r1", f"Refund please, mail {EMAIL}", customer={"email": EMAIL})
+        world.resolve("r1", f"Refunded; receipt sent to {EMAIL}.")
+        with store.transaction() as tx:  # resolved ten days ago
+            tx.execute(update(TicketEvent).values(recorded_at=utcnow() - dt.timedelta(days=10)))
+    finally:
+        store.dispose()
+    return url
+
+
+def _bodies(url: str) -> list[str]:
+    store = open_store(url)
+    try:
+        with store.transaction() as tx:
+            return list(tx.scalars(select(TicketComment.body)))
+    finally:
+        store.dispose()
+
+
+def test_dry_run_then_purge_then_nothing_left_to_purge(url: str) -> None:
+    off = runner.invoke(app, ["store", "purge"])
+    assert off.exit_code == 0
+    assert "retention is off" in off.output
+    assert runner.invoke(app, ["store", "purge", "--days", "30"]).stdout.strip() == (
+        "retention: purged 0 tickets (nothing)"
+    )
+
+    dry = runner.invoke(app, ["store", "purge", "--dry-run", "--days", "5"])
+    assert dry.exit_code == 0, dry.output
+    assert "would purge 1 tickets" in dry.stdout
+    assert EMAIL not in dry.stdout
+    assert any(EMAIL in b for b in _bodies(url))
+
+    done = runner.invoke(app, ["store", "purge", "--days", "5"])
+    assert done.exit_code == 0, done.output
+    assert "purged 1 tickets" in done.stdout
+    assert "ticket_comments" in done.stdout
+    assert not any(EMAIL in b for b in _bodies(url))
+    again = runner.invoke(app, ["store", "purge", "--days", "5"])
+    assert again.stdout.strip() == "retention: purged 0 tickets (nothing)"
+
+
+def test_a_bad_days_value_is_one_line(url: str) -> None:
+    bad = runner.invoke(app, ["store", "purge", "--days", "0"])
+    assert bad.exit_code == 2
+    assert "--days" in bad.output
+    assert "Traceback" not in bad.output
