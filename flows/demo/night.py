@@ -22,6 +22,7 @@ from ingestion.schema import CaseSummary, Ticket
 from ingestion.store import Store
 
 TARGET_PRECISION = 0.9
+CONFIDENCE = 0.9  # retrieval.calibrate's default confidence level for the promise
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +74,21 @@ def calibrate_policy(
     """
     import retrieval
 
+    learned = set(intents.values())
     samples = []
     for question in questions:
         assessment = reader.assess(question.message)
         top = assessment.hits[0].case_id if assessment.hits else None
         correct = top is not None and intents.get(top) == question.intent
-        samples.append(retrieval.CalibrationSample(figures=assessment.figures, correct=correct))
+        samples.append(
+            retrieval.CalibrationSample(
+                figures=assessment.figures,
+                correct=correct,
+                no_match=question.intent not in learned,  # no case yet: must escalate
+            )
+        )
     try:
-        policy = retrieval.calibrate(samples, target_precision=TARGET_PRECISION)
+        policy, how = _fit(retrieval, samples)
     except retrieval.CalibrationError as exc:
         return Calibration(
             policy=dict(reader.policy.to_dict()),
@@ -93,8 +101,22 @@ def calibrate_policy(
         policy=dict(policy.to_dict()),
         description=(
             f"fitted after night 1 with `retrieval.calibrate` (target precision "
-            f"{TARGET_PRECISION:.0%}) on {len(samples)} held-out questions of the sample "
+            f"{TARGET_PRECISION:.0%}, {how}) on {len(samples)} held-out questions of the sample "
             f"({positives} whose top case has the right intent) against the day-1 case "
             "summaries; those questions are never used as conversations"
         ),
+    )
+
+
+def _fit(retrieval: Any, samples: list[Any]) -> tuple[Any, str]:
+    """The policy at the promise's confidence level, or, when a night's few questions cannot
+    certify the target at that level (the policy would never answer), at the point estimate:
+    the report says which, so a small demo still shows the loop without overstating it."""
+    policy = retrieval.calibrate(samples, target_precision=TARGET_PRECISION)
+    if policy.answer_threshold < 1.0:
+        return policy, f"promised at {CONFIDENCE:.0%} confidence"
+    policy = retrieval.calibrate(samples, target_precision=TARGET_PRECISION, confidence_level=0.5)
+    return policy, (
+        f"point estimate: {len(samples)} questions are too few to promise it at "
+        f"{CONFIDENCE:.0%} confidence"
     )
