@@ -2,8 +2,11 @@
 
 - data: `load_dataset` reads the JSON Lines format (`cases.jsonl`, `queries.jsonl`, see
   `docs/evaluation.md`); converters write it from BANKING77, Bitext, SemEval-2016 and the store;
-- retrieval quality: `evaluate_retrieval` (MAP, MRR, P@k, Recall@k, nDCG@10 via ranx);
-- escalation drop: `escalation_replay` (time-ordered, cross-fitted, bootstrap intervals) and
+- retrieval quality: `evaluate_retrieval` (MAP, MRR, P@k, Recall@k, nDCG@10 via ranx; hybrid
+  minus each retriever with paired bootstrap intervals); `evaluation.tuning` chooses the fusion
+  rule by its worst case over every labelled set;
+- escalation drop: `escalation_replay` (time-ordered, cross-fitted, bootstrap intervals, whether
+  the precision promise and the no-match guard held per fold, each retriever as a baseline) and
   `escalation_drop` (two periods of live conversations, e.g. the demo's first and last day);
 - online metrics: `online_metrics` from the operational store; reports: `write_report`.
 

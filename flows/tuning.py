@@ -141,18 +141,18 @@ def reciprocal_ranks(
 ) -> np.ndarray:
     """Each question's reciprocal rank of its first relevant case among the top ``DEPTH``."""
     cases = list(dataset.cases)
+    ids = np.array([case.case_id for case in cases])
     vectors = encoder.encode([case.problem for case in cases])
     asked = encoder.encode([query.text for query in queries])
     ranks = []
     for query, vector in zip(queries, asked, strict=True):
         scores = vectors @ vector
-        allowed = [
-            i
-            for i, case in enumerate(cases)
-            if all(case.metadata.get(k) == v for k, v in query.filters.items())
-        ]
-        best = sorted(allowed, key=lambda i: (-scores[i], cases[i].case_id))[:DEPTH]
-        hits = [r for r, i in enumerate(best, start=1) if cases[i].case_id in query.relevant]
+        if query.filters:
+            allowed = [all(c.metadata.get(k) == v for k, v in query.filters.items()) for c in cases]
+            scores = np.where(allowed, scores, -np.inf)
+        order = np.argsort(-scores, kind="stable")[:DEPTH]
+        best = ids[order[np.isfinite(scores[order])]]  # filtered-out cases never count
+        hits = [r for r, case_id in enumerate(best, start=1) if case_id in query.relevant]
         ranks.append(1.0 / hits[0] if hits else 0.0)
     return np.array(ranks)
 

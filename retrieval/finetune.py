@@ -14,7 +14,6 @@ own right (:mod:`retrieval.model`). torch and sentence-transformers are imported
 from __future__ import annotations
 
 import importlib
-import os
 import random
 import shutil
 import warnings
@@ -40,11 +39,11 @@ class TrainingPair:
 
 @dataclass(frozen=True, slots=True)
 class TuningParams:
-    """How to fine-tune; the defaults are sentence-transformers' usual ones for this loss."""
+    """How to fine-tune: one pass at 5e-5 (on BANKING77, 3 passes over 632 pairs overfitted)."""
 
     epochs: int = 1
     batch_size: int = 32
-    learning_rate: float = 2e-5
+    learning_rate: float = 5e-5
     warmup: float = 0.1
     max_tokens: int = 128
     threads: int = 1
@@ -122,7 +121,6 @@ def _train(
 
     torch.manual_seed(params.seed)
     torch.set_num_threads(params.threads)
-    os.environ.setdefault("TOKENIZERS_PARALLELISM", "false")
     network = SentenceTransformer(str(model.folder), device="cpu")
     network.max_seq_length = min(params.max_tokens, model.max_tokens)
     loss = losses.MultipleNegativesRankingLoss(network)

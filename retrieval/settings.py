@@ -59,7 +59,7 @@ class RetrievalSettings(BaseSettings):
     )
     tune_epochs: int = Field(1, ge=1, description="Passes over the training pairs when tuning.")
     tune_learning_rate: float = Field(
-        2e-5, gt=0, lt=1, description="AdamW learning rate when tuning the encoder."
+        5e-5, gt=0, lt=1, description="AdamW learning rate when tuning the encoder."
     )
     tune_holdout: float = Field(
         0.2, gt=0, lt=1, description="Share of the latest questions held out to judge a tuning."

@@ -20,7 +20,8 @@ from evaluation import Case, Dataset, Query, write_dataset
 from evaluation.casebase import case_document
 from evaluation.converters.banking77 import read_banking77
 from flows.cli import app
-from flows.tuning import TuneReport, split, tune
+from flows.tuning import TuneReport, reciprocal_ranks, split, tune
+from retrieval.dense import load_encoder
 from retrieval.finetune import TuningParams
 from retrieval.model import resolve_model
 
@@ -66,6 +67,25 @@ def test_the_held_out_slice_is_later_than_every_training_question() -> None:
     train, held = split(titled_history(), 0.4)
     assert (len(train), len(held)) == (180, 120)
     assert max(q.asked_at for q in train) < min(q.asked_at for q in held)  # type: ignore[type-var]
+
+
+def test_reciprocal_ranks_respect_each_question_s_filters(
+    settings: retrieval.RetrievalSettings,
+) -> None:
+    text = "my card payment was declined at the shop"
+    cases = (
+        Case("acme-1", text, metadata={"tenant": "acme"}),
+        Case("beta-1", text + " today", metadata={"tenant": "beta"}),
+        Case("acme-2", "how do I change my address", metadata={"tenant": "acme"}),
+    )
+    queries = (
+        Query("free", text, frozenset({"beta-1"})),
+        Query("acme", text, frozenset({"beta-1"}), filters={"tenant": "acme"}),
+        Query("beta", text, frozenset({"beta-1"}), filters={"tenant": "beta"}),
+    )
+    encoder = load_encoder("onnx-int8", model_dir=settings.model_dir)
+    ranks = reciprocal_ranks(encoder, Dataset(cases, queries), queries)
+    assert ranks.tolist() == [0.5, 0.0, 1.0]
 
 
 def test_a_small_fine_tune_improves_mrr_on_later_questions_and_switches(
