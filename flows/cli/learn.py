@@ -126,5 +126,5 @@ def serve_command(ctx: typer.Context) -> None:
     try:
         serve_flows(settings, context.env_file(ctx))
     except ServeError as exc:
-        typer.echo(str(exc), err=True)  # one unwrapped line, naming the setting
+        typer.echo(f"caseloop: {exc}", err=True)  # one line naming the setting, as settings errors
         raise typer.Exit(2) from None  # a setting to fix, like any other malformed setting

@@ -76,7 +76,7 @@ def test_a_bad_schedule_setting_is_one_line_naming_it(
     assert result.exit_code == 2  # a setting to fix, as for every malformed setting
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1
-    assert lines[0].startswith(f"{variable}: ")
+    assert lines[0].startswith(f"caseloop: {variable}: ")
     assert "Traceback" not in result.output
 
 
