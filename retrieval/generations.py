@@ -17,6 +17,8 @@ replacing ``CURRENT``. It publishes on its first write, then at most every ``pub
 seconds, and on :meth:`close`. A retracted case is gone from a reader at its first search
 ``reload_interval`` seconds after that publish. Old generations beyond ``keep_generations`` are
 deleted; a reader that still maps one keeps its open files (POSIX unlink semantics).
+Each generation's manifest records its point count and segment file sizes at publish; a load
+that finds otherwise raises :class:`IndexCorrupt` instead of serving a damaged shard.
 """
 
 from __future__ import annotations
@@ -39,6 +41,47 @@ from retrieval.shard import Shard
 _POINTER = "CURRENT"
 _PREFIX = "gen-"
 _NAME = re.compile(rf"^{_PREFIX}\d{{6,}}$")
+_CHECK = "integrity"  # manifest entry written at publish: point count and the shard's file sizes
+
+
+def _files(shard: Path) -> dict[str, int]:
+    # Only the segments' data files: the engine rewrites edge_config.json and replays and deletes
+    # journals on the first load of a published generation, legitimately, for every later reader.
+    return {
+        str(p.relative_to(shard)): p.stat().st_size
+        for p in sorted((shard / "segments").rglob("*"))
+        if p.is_file() and "journal" not in p.name
+    }
+
+
+def _damage(folder: Path, recorded: Mapping[str, Any]) -> str | None:
+    """What differs between the generation's shard files and the sizes recorded at publish."""
+    found = _files(folder / "shard")
+    for name, size in sorted(dict(recorded.get("files", {})).items()):
+        if name not in found:
+            return f"shard file {name} is missing"
+        if found[name] != size:
+            return f"shard file {name} is {found[name]} bytes, {size} when published"
+    return None
+
+
+def _verified(folder: Path, manifest: dict[str, Any]) -> Shard:
+    """Load the generation's shard, refusing it if it differs from its manifest's record.
+
+    Only names and sizes are compared (no hashing), so a load stays cheap at any index size.
+    Manifests written before the record existed load unchecked.
+    """
+    recorded = manifest.pop(_CHECK, None)
+    where = f"index generation {folder.name}"
+    if isinstance(recorded, Mapping) and (damage := _damage(folder, recorded)):
+        raise IndexCorrupt(f"{where} is damaged: {damage}")
+    shard = Shard.load(folder / "shard")
+    if isinstance(recorded, Mapping) and (count := shard.count()) != recorded.get("points"):
+        shard.close()
+        raise IndexCorrupt(
+            f"{where} is damaged: {count} points, {recorded.get('points')} when published"
+        )
+    return shard
 
 
 def _write_json(path: Path, data: Mapping[str, Any]) -> None:
@@ -133,7 +176,7 @@ class GenerationEngine:
             folder = self.root / "generations" / name
             try:
                 manifest = _read_json(folder / "manifest.json")
-                shard = Shard.load(folder / "shard")
+                shard = _verified(folder, manifest)
             except EngineError:
                 if attempt == 2:  # the pointer moved on and the old one was collected; retry
                     raise
@@ -258,9 +301,11 @@ class GenerationEngine:
             if not (work / "READY").exists():
                 shutil.rmtree(work, ignore_errors=True)
                 source = self.root / "generations" / self._pointer()
+                _verified(source, _read_json(source / "manifest.json")).close()
                 shutil.copytree(source, work)
                 (work / "READY").touch()
             self._work_manifest = _read_json(work / "manifest.json")
+            self._work_manifest.pop(_CHECK, None)
             self._work = Shard.load(work / "shard")
         except BaseException:
             self._release_lock()
@@ -305,6 +350,8 @@ class GenerationEngine:
         tmp = folder / f".{name}.{os.getpid()}.tmp"
         shutil.rmtree(tmp, ignore_errors=True)
         shutil.copytree(self.root / "work", tmp, ignore=shutil.ignore_patterns("READY"))
+        record = {"points": self._work.count(), "files": _files(tmp / "shard")}
+        _write_json(tmp / "manifest.json", {**self._work_manifest, _CHECK: record})
         os.replace(tmp, folder / name)
         pointer = self.root / f".{_POINTER}.{os.getpid()}.tmp"
         pointer.write_text(name + "\n")
