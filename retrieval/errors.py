@@ -16,7 +16,8 @@ each is wrapped in one of these (the original is kept as ``__cause__``)::
     ├── IndexBusy              another process holds the writer lock of an embedded index
     ├── EngineError            the Qdrant engine failed (server down, corrupt shard, …)
     │   └── IndexCorrupt       the index folder is damaged (unreadable CURRENT, generations
-    │                          without a pointer, a file where the folder should be)
+    │                          without a pointer, a file where the folder should be, a generation
+    │                          whose files or point count differ from its manifest)
     ├── EncoderError           the dense model could not be loaded or exported
     └── CalibrationError       labelled samples cannot fit a verdict policy (too few, one class)
 """
