@@ -67,7 +67,8 @@ def test_every_status_the_routes_give_is_documented() -> None:
         for method, operation in operations.items():
             statuses = set(operation["responses"])
             if path != "/healthz" and not path.startswith("/webhooks/"):
-                assert guarded <= statuses, (method, path)
+                takes_input = path != "/metrics"  # a scrape has no parameters or body: no 422
+                assert guarded - (set() if takes_input else {"422"}) <= statuses, (method, path)
                 assert operation["security"] == [{"bearer": []}]
             if method == "post" and not path.startswith("/webhooks/"):
                 assert {"413", "415"} <= statuses, (method, path)
