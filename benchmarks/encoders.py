@@ -74,8 +74,8 @@ def _pct(values: list[float], q: float) -> float:
     return float(np.percentile(values, q))
 
 
-def load_datasets(folder: Path | None, quick: bool) -> dict[str, Dataset]:
-    """Each labelled set found in ``folder``, converted with the project's defaults."""
+def load_datasets(folder: Path | None, quick: bool, only: set[str]) -> dict[str, Dataset]:
+    """Each labelled set found in ``folder`` (of ``only``, if given), with the converters' defaults."""
     convert = {
         "BANKING77": convert_banking77,
         "Bitext": convert_bitext,
@@ -83,6 +83,8 @@ def load_datasets(folder: Path | None, quick: bool) -> dict[str, Dataset]:
     }
     found = {}
     for name, relative in SETS.items():
+        if only and name not in only:
+            continue
         path = (folder / relative) if folder else None
         if path is None or not path.exists():
             print(f"{name} skipped: not found (give --data or CASELOOP_BENCH_DATA)")
@@ -282,13 +284,14 @@ def main() -> None:
         help="folder of the labelled sets (or CASELOOP_BENCH_DATA)",
     )
     parser.add_argument("--sensitivity", action="store_true", help="node-by-node int8 scan")
+    parser.add_argument("--sets", default="", help="comma list of sets (default: all found)")
     parser.add_argument("--skip", default="", help="comma list of: quality, fusion, policy")
     args = parser.parse_args()
     folder = Path(args.data) if args.data else None
     work = Path(tempfile.mkdtemp(prefix="caseloop-bench-"))
     models = work / "models"
     rounds = 1 if args.quick else 3
-    datasets = load_datasets(folder, args.quick)
+    datasets = load_datasets(folder, args.quick, {n for n in args.sets.split(",") if n})
     texts = [c.problem for d in datasets.values() for c in d.cases][:500] or [
         f"sample support text number {i} " * 10 for i in range(500)
     ]
