@@ -24,6 +24,7 @@ PUBLIC = [
     "InvalidDocument",
     "InvalidFilter",
     "InvalidQuery",
+    "PromiseUnreachable",
     "QueryTooLong",
     "RetrievalError",
     "RetrievalSettings",
@@ -61,7 +62,7 @@ def test_every_error_derives_from_the_root() -> None:
         for obj in (getattr(retrieval, n) for n in PUBLIC)
         if isinstance(obj, type) and issubclass(obj, Exception)
     ]
-    assert len(errors) == 13
+    assert len(errors) == 14
     assert all(issubclass(e, retrieval.RetrievalError) for e in errors)
 
 
