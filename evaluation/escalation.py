@@ -127,14 +127,24 @@ def _calibrate(
 def fit_fold_policies(
     steps: Sequence[ReplayStep], fold: FoldOf, promise: Promise
 ) -> list[retrieval.VerdictPolicy]:
-    """One policy per fold, each calibrated on every other fold's queries only."""
+    """One policy per fold, each calibrated on every other fold's queries only.
+
+    Where the other folds cannot support the promise (`retrieval.PromiseUnreachable`), the
+    fold's policy answers nothing: that is what keeping the promise means there.
+    """
     policies = []
     for k in range(int(fold.max()) + 1):
         try:
             policies.append(_calibrate(_samples(steps, fold != k), promise))
+        except retrieval.PromiseUnreachable:
+            policies.append(NOTHING)
         except retrieval.CalibrationError as exc:
             raise ReplayError(f"fold {k}: calibration on the other folds failed: {exc}") from exc
     return policies
+
+
+# A confidence never exceeds 1: this policy escalates every query (and stays valid JSON).
+NOTHING = retrieval.VerdictPolicy(answer_threshold=2.0, samples=0)
 
 
 def baseline(

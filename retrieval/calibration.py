@@ -17,6 +17,8 @@ index (a no-match: a problem no case solves, e.g. an intent held out of the inde
    answered (those the guard lets through) give a one-sided Clopper–Pearson lower bound, at
    level ``confidence_level``, of at least ``target_precision``: the precision on new queries
    meets the target with that confidence, instead of just on the samples it was fitted on.
+   When no threshold does, :class:`PromiseUnreachable` says so (rather than a policy that
+   silently never answers).
 4. ``evidence_floor`` is the 1st percentile of ``top_dense`` among right answers and
    ``lexical_floor`` the lowest ``top_dense`` at which samples without any lexical match reach
    the target precision (2.0, i.e. never, when none do).
@@ -31,7 +33,7 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from retrieval.errors import CalibrationError
+from retrieval.errors import CalibrationError, PromiseUnreachable
 from retrieval.verdict import FEATURES, VerdictPolicy
 
 NEVER = 2.0  # above any cosine similarity or confidence
@@ -183,10 +185,16 @@ def calibrate(
     top_dense = x[:, features.index("top_dense")]
     no_lexical = x[:, features.index("lexical_match")] == 0
     lexical = _threshold(top_dense[no_lexical], y[no_lexical], target_precision, None)
+    if math.isinf(threshold):
+        raise PromiseUnreachable(
+            f"samples: no threshold keeps precision ≥ {target_precision:.0%} with "
+            f"{confidence_level:.0%} confidence on these {len(samples)} samples "
+            f"({int(y.sum())} right); fit on more, or lower confidence_level"
+        )
     return VerdictPolicy(
         weights=fitted.weights,
         bias=bias,
-        answer_threshold=min(threshold, NEVER),
+        answer_threshold=threshold,
         no_match_threshold=guard,
         evidence_floor=float(np.quantile(top_dense[y], 0.01)),
         lexical_floor=NEVER if lexical is None else lexical,

@@ -20,6 +20,7 @@ each is wrapped in one of these (the original is kept as ``__cause__``)::
     │                          whose files or point count differ from its manifest)
     ├── EncoderError           the dense model could not be loaded or exported
     └── CalibrationError       labelled samples cannot fit a verdict policy (too few, one class)
+        └── PromiseUnreachable no threshold keeps the precision promise on these samples
 """
 
 from __future__ import annotations
@@ -83,3 +84,9 @@ class EncoderError(RetrievalError):
 
 class CalibrationError(RetrievalError, ValueError):
     """The labelled samples cannot fit a verdict policy."""
+
+
+class PromiseUnreachable(CalibrationError):
+    """No confidence threshold keeps the target precision with the stated confidence on the
+    samples given (too few, or too many confident wrong answers): answering nothing is the only
+    policy they support. Fit on more samples, or lower ``confidence_level`` or the target."""

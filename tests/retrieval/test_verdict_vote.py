@@ -118,3 +118,10 @@ def test_the_precision_promise_and_the_guard_hold_on_new_samples() -> None:
     no_match = [s for s in new if s.no_match]
     passed = [s for s in no_match if promised.confidence(s.figures) >= promised.no_match_threshold]
     assert len(passed) / len(no_match) <= 0.05 + 0.01  # the guard's 95%, up to sampling noise
+
+
+def test_a_promise_the_samples_cannot_support_is_refused_by_name() -> None:
+    few = _samples(30, seed=3)  # 30 samples cannot show 99% precision with 90% confidence
+    with pytest.raises(retrieval.PromiseUnreachable, match="no threshold keeps precision"):
+        retrieval.calibrate(few, 0.99)
+    assert retrieval.calibrate(few, 0.99, confidence_level=0.0).answer_threshold <= 1.0
