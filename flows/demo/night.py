@@ -110,4 +110,3 @@ def calibrate_policy(
             "summaries; those questions are never used as conversations"
         ),
     )
-
