@@ -10,7 +10,7 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import delete, select
 
@@ -70,6 +70,20 @@ def resolve(store: Store, fake: FakeTicketing, conversation: int) -> None:
     max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
 )
 @given(ops=operations)
+# Two faults after the ticket is created, then a second event of the same conversation while the
+# first is still unconfirmed: once seen to deliver the first event twice on a merged branch.
+@example(
+    ops=[
+        ("fault", "after"),
+        ("fault", "after"),
+        ("escalate", 1, 1, 0),
+        ("drain",),
+        ("advance", 1),
+        ("escalate", 1, 0, 0),
+        ("drain",),
+        ("resolve", 1),
+    ]
+)
 def test_exactly_once_whatever_happens(store: Store, ops: list[tuple[Any, ...]]) -> None:
     empty(store)
     clock, fake = FakeClock(), FakeTicketing()
