@@ -41,7 +41,7 @@ $(BIN)/.installed-%: pyproject.toml constraints.txt | $(UV)
 	$(call step,installing caseloop[$*] (log: $(LOG)),$(UV_INSTALL) -e '.[$*]')
 	@touch $@
 
-lint: setup  ## ruff, mypy (strict on ingestion and retrieval), import-linter
+lint: setup  ## ruff, mypy (strict on all four packages), import-linter
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
