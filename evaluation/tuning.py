@@ -152,24 +152,3 @@ def leave_one_out(table: pd.DataFrame, groups: Mapping[str, str]) -> pd.DataFram
             rows.append({"left_out": group, "set": row["set"], "chosen_without_it": chosen,
                          "gain_map": row["gain_map"], "gain_mrr": row["gain_mrr"]})  # fmt: skip
     return pd.DataFrame(rows)
-
-
-def fusion_grid(
-    dataset: Dataset,
-    settings: Sequence[Mapping[str, Any]],
-    *,
-    base: retrieval.RetrievalSettings | None = None,
-    depth: int = 10,
-    workdir: Path | None = None,
-) -> pd.DataFrame:
-    """One row per setting (and per single retriever) on one data set: MAP, MRR, P@1, nDCG@10,
-    official MAP, and the setting's parameters as columns."""
-    lists = candidate_lists(dataset, base=base, workdir=workdir)
-    rows = [
-        {"setting": mode, **score(dataset, rankings(lists, mode, depth))}
-        for mode in ("bm25", "dense")
-    ]
-    for setting in settings:
-        name = ", ".join(f"{k}={v}" for k, v in setting.items() if k != "fusion")
-        rows.append({"setting": name, **setting, **score(dataset, rankings(lists, setting, depth))})
-    return pd.DataFrame(rows)

@@ -17,6 +17,7 @@ import pytest
 from nbclient import NotebookClient
 
 import retrieval
+from evaluation.tuning import label
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 PAIRS = sorted(NOTEBOOKS.glob("*.ipynb"))
@@ -24,7 +25,7 @@ PAIRS = sorted(NOTEBOOKS.glob("*.ipynb"))
 SHOWS = {
     "1.0-cl-case-summaries-and-tags": ["table", "figure", "table", "figure", "table"],
     "2.0-cl-escalation-drop-replay": ["table", "figure", "table", "table"],
-    "3.0-cl-fusion-tuning": ["table", "figure", "figure"],
+    "3.0-cl-fusion-tuning": ["table", "figure", "figure", "figure"],
 }
 
 
@@ -72,7 +73,7 @@ def _printed(notebook: nbformat.NotebookNode) -> str:
 def executed(tmp_path_factory: pytest.TempPathFactory) -> dict[str, nbformat.NotebookNode]:
     """Every notebook, executed once in a kernel with this environment (bundled data only)."""
     with pytest.MonkeyPatch.context() as env:
-        for name in ("CASES_JSONL", "BANKING77_CSV", "SEMEVAL_XML", "MPLBACKEND"):
+        for name in ("CASES_JSONL", "BANKING77_CSV", "BITEXT_CSV", "SEMEVAL_XML", "MPLBACKEND"):
             env.delenv(name, raising=False)  # the small bundled data; the kernel's own backend
         env.setenv("HF_HUB_OFFLINE", "1")
         env.setenv("PYTHONWARNINGS", os.environ.get("PYTHONWARNINGS", "ignore::DeprecationWarning"))
@@ -111,5 +112,9 @@ def test_the_fusion_notebook_measures_the_real_default(
     executed: dict[str, nbformat.NotebookNode],
 ) -> None:
     s = retrieval.RetrievalSettings()
-    label = f"rrf_k={s.rrf_k}, weight_dense={s.weight_dense}, weight_bm25={s.weight_bm25}"
-    assert f"default fusion ({label}) MAP: " in _printed(executed["3.0-cl-fusion-tuning"])
+    default = label(
+        {"fusion": s.fusion, "tie_margin": s.tie_margin, "lexical_lead": s.lexical_lead}
+    )
+    assert f"default fusion ({default}): worst gain over dense " in _printed(
+        executed["3.0-cl-fusion-tuning"]
+    )
