@@ -27,6 +27,7 @@ from ingestion.http.auth import AUTH_RESPONSES, Escalate, tenant_of, visible_to
 from ingestion.http.body import read_limited
 from ingestion.http.deps import get_settings, get_store
 from ingestion.http.responses import SafeJSONResponse, problem
+from ingestion.http.schemas import EscalationState
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
 from ingestion.tenancy import ALL_TENANTS, SESSION_ID_PATTERN
@@ -52,9 +53,13 @@ _VIEW_EXAMPLE = {
         }
     },
     responses={
-        200: {"description": "The same event was already accepted: the existing escalation."},
+        200: {
+            "description": "The same event was already accepted: the existing escalation.",
+            "model": EscalationState,
+        },
         201: {
             "description": "Accepted: queued for delivery.",
+            "model": EscalationState,
             "content": {"application/json": {"example": _VIEW_EXAMPLE}},
         },
         **AUTH_RESPONSES,
@@ -94,7 +99,12 @@ async def post_escalation(
 
 @router.get(
     "/escalations/{escalation_id}",
-    responses={**AUTH_RESPONSES, 404: {"description": "No such escalation (for this key)."}},
+    response_model=None,  # the body is the view's own dict; its schema: responses[200]
+    responses={
+        200: {"description": "The escalation.", "model": EscalationState},
+        **AUTH_RESPONSES,
+        404: {"description": "No such escalation (for this key)."},
+    },
 )
 def read_escalation(
     escalation_id: Annotated[str, Path(min_length=1, max_length=64, pattern=SESSION_ID_PATTERN)],

@@ -14,6 +14,7 @@ from fastapi import APIRouter, Depends, HTTPException, Path, Query
 from ingestion.errors import NotFound
 from ingestion.http.auth import AUTH_RESPONSES, ReadMessages, tenant_of
 from ingestion.http.deps import get_settings, get_store
+from ingestion.http.schemas import MessagePage
 from ingestion.messages import page_messages
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
@@ -42,7 +43,9 @@ After = Annotated[
 
 @router.get(
     "/sessions/{session_id}/messages",
+    response_model=None,  # the body is the view's own dict; its schema: responses[200]
     responses={
+        200: {"description": "The page of replies.", "model": MessagePage},
         **AUTH_RESPONSES,
         404: {"description": "``after`` is not a message of the session."},
     },

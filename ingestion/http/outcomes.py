@@ -17,6 +17,7 @@ from ingestion.http.auth import AUTH_RESPONSES, WriteOutcomes, tenant_of
 from ingestion.http.body import read_limited
 from ingestion.http.deps import get_settings, get_store
 from ingestion.http.responses import SafeJSONResponse
+from ingestion.http.schemas import OutcomeState
 from ingestion.outcomes import get_outcome, parse_report, record_outcome
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
@@ -43,7 +44,8 @@ def _path(field: str) -> list[str]:
     },
     responses={
         **AUTH_RESPONSES,
-        200: {"description": "Replaced or repeated an earlier report."},
+        200: {"description": "Replaced or repeated an earlier report.", "model": OutcomeState},
+        201: {"description": "Recorded.", "model": OutcomeState},
         413: {"description": "The body is over CASELOOP_MAX_PAYLOAD_BYTES."},
         422: {"description": "Invalid report (one entry per problem)."},
     },
@@ -75,7 +77,12 @@ async def post_outcome(
 
 @router.get(
     "/sessions/{session_id}/outcome",
-    responses={**AUTH_RESPONSES, 404: {"description": "No outcome reported for the session."}},
+    response_model=None,  # the body is the view's own dict; its schema: responses[200]
+    responses={
+        200: {"description": "The outcome.", "model": OutcomeState},
+        **AUTH_RESPONSES,
+        404: {"description": "No outcome reported for the session."},
+    },
 )
 def read_outcome(
     session_id: SessionId,

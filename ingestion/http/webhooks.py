@@ -39,6 +39,7 @@ from starlette.concurrency import run_in_threadpool
 from ingestion import inbox
 from ingestion.errors import WebhookRejected
 from ingestion.http.body import read_limited
+from ingestion.http.schemas import WebhookAck
 from ingestion.settings import IngestionSettings
 from ingestion.signatures import verify
 from ingestion.store import Store
@@ -203,8 +204,13 @@ def _reject(store: Store, source: str, exc: WebhookRejected, tally: RejectionTal
 @router.post(
     "/webhooks/{source}",
     status_code=202,
+    response_model=None,
     responses={
-        200: {"description": "A duplicate delivery: acknowledged and dropped."},
+        200: {
+            "description": "A duplicate delivery: acknowledged and dropped.",
+            "model": WebhookAck,
+        },
+        202: {"description": "Stored; processed after this answer.", "model": WebhookAck},
         400: {"description": "Missing or malformed signature headers, stale time, bad body."},
         401: {"description": "Bad signature or token."},
         404: {"description": "No receiver for this source."},

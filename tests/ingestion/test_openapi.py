@@ -131,3 +131,19 @@ def test_fuzz_figures() -> None:
     """Runs after the fuzz in this module: prints what it sent (for the issue's closing note)."""
     print(f"\nfuzz: {dict(sorted(SEEN.items()))}")
     assert SEEN["5xx"] == 0
+
+
+def test_every_json_success_answer_has_a_schema() -> None:
+    """Generated clients are typed: each 2xx JSON answer names its model (checked by the fuzz)."""
+    paths = document()["paths"]
+    named = {}
+    for path, operations in paths.items():
+        for method, operation in operations.items():
+            for status, answer in operation["responses"].items():
+                if status.startswith("2") and path not in ("/healthz", "/metrics"):
+                    schema = answer["content"]["application/json"]["schema"]
+                    named[(method, path, status)] = schema["$ref"].rsplit("/", 1)[1]
+    assert named[("get", "/sessions/{session_id}/messages", "200")] == "MessagePage"
+    assert {named[("post", "/escalations", s)] for s in ("200", "201")} == {"EscalationState"}
+    assert named[("get", "/escalations/{escalation_id}", "200")] == "EscalationState"
+    assert set(named.values()) == {"EscalationState", "MessagePage", "OutcomeState", "WebhookAck"}
