@@ -139,7 +139,7 @@ class IngestionSettings(BaseSettings):
         10_000, description="Pending inbox deliveries above which the receiver answers 429."
     )
     webhook_rejection_flush_seconds: float = Field(
-        5.0, description="Rejections of unknown webhook sources are written at most this often."
+        5.0, description="Webhook rejections are counted in memory and written at most this often."
     )
     webhook_retry_after_seconds: int = Field(
         30, description="Retry-After sent with a back-pressure 429."

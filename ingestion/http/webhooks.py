@@ -11,9 +11,9 @@ Two kinds of sender:
   ticket id: the worker re-reads the ticket.
 
 Delivery ids longer than `MAX_DELIVERY_ID` are kept as ``sha256:<hex of the whole id>``, so two
-different long ids never collide. Rejections of unknown sources (anyone can send those) are counted
-in memory and written at most every ``webhook_rejection_flush_seconds``: no database write per
-request.
+different long ids never collide. Rejections (anyone can send them: a bad signature to a known
+source costs the sender as little as an unknown source) are counted in memory and written at most
+every ``webhook_rejection_flush_seconds``: no database write per rejected request.
 
 Answers: 202 stored, 200 duplicate (acknowledged and dropped), 400/401/404/413 for typed
 rejections (counted in ``webhook_rejections``, logged without secret or body), 500 when a
@@ -191,10 +191,7 @@ class RejectionTally:
 
 
 def _reject(store: Store, source: str, exc: WebhookRejected, tally: RejectionTally) -> JSONResponse:
-    if source == UNKNOWN_SOURCE:
-        tally.add(source, exc.reason)
-    else:
-        inbox.record_rejection(store, source=source, reason=exc.reason)
+    tally.add(source, exc.reason)
     log.warning("webhook rejected: source=%s reason=%s (%s)", source, exc.reason, exc)
     return JSONResponse(
         {"error": exc.reason, "detail": str(exc)}, status_code=STATUS.get(exc.reason, 400)

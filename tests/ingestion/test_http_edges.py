@@ -26,6 +26,7 @@ from tests.support.loopback import serve
 
 SECRET = "whsec_" + "Y2FzZWxvb3AgZWRnZSB0ZXN0IGtleSAzMiBieXRlcyE="
 TOKEN = "edge-token-91c2"
+WRONG_SECRET = "whsec_" + "b3RoZXIga2V5IG9mIHRoZSBzYW1lIHNpemUsIDMyIGJ5dGVzIQ=="
 SETTINGS = IngestionSettings(
     webhook_secrets=[SecretStr(SECRET)],
     helpdesk_webhook_token=SecretStr(TOKEN),
@@ -194,10 +195,10 @@ def test_next_after_is_always_a_cursor(client: httpx.Client) -> None:
     assert client.get("/sessions/s-none/messages", params={"after": 7}).json()["next_after"] == 7
 
 
-def _signed(body: bytes, delivery_id: str) -> dict[str, str]:
+def _signed(body: bytes, delivery_id: str, secret: str = SECRET) -> dict[str, str]:
     import time
 
-    return signed_headers(SECRET, delivery_id, int(time.time()), body)
+    return signed_headers(secret, delivery_id, int(time.time()), body)
 
 
 def test_long_delivery_ids_are_deduped_on_the_whole_id(client: httpx.Client, store: Store) -> None:
@@ -214,8 +215,9 @@ def test_long_delivery_ids_are_deduped_on_the_whole_id(client: httpx.Client, sto
     assert all(i.startswith("sha256:") and len(i) == 71 for i in ids)
 
 
-def test_unknown_sources_cost_no_write_per_request(
-    app: FastAPI, client: httpx.Client, store: Store
+@pytest.mark.parametrize("known", [False, True], ids=["unknown-source", "bad-signature"])
+def test_rejections_cost_no_write_per_request(
+    app: FastAPI, client: httpx.Client, store: Store, known: bool
 ) -> None:
     writes: list[str] = []
 
@@ -226,13 +228,19 @@ def test_unknown_sources_cost_no_write_per_request(
     event.listen(store.engine, "before_cursor_execute", count)
     try:
         for n in range(200):
-            assert client.post(f"/webhooks/evil-{n}", content=b"{}").status_code == 404
+            if known:  # a known source, signed with the wrong secret
+                headers = _signed(b"{}", f"d-{n}", secret=WRONG_SECRET)
+                answer = client.post("/webhooks/ticketing", content=b"{}", headers=headers)
+                assert answer.status_code == 401
+            else:
+                assert client.post(f"/webhooks/evil-{n}", content=b"{}").status_code == 404
     finally:
         event.remove(store.engine, "before_cursor_execute", count)
     assert writes == []
     assert inbox.rejection_counts(store) == {}
     app.state.webhook_rejections.flush()  # on its interval, or at shutdown
-    assert inbox.rejection_counts(store) == {("(unknown)", "unknown_source"): 200}
+    expected = ("ticketing", "bad_signature") if known else ("(unknown)", "unknown_source")
+    assert inbox.rejection_counts(store) == {expected: 200}
 
 
 class _Records(logging.Handler):
