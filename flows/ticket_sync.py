@@ -11,6 +11,7 @@ drift (missing ticket, status mismatch) is reported. Ticketing calls retry on
 from __future__ import annotations
 
 import datetime as dt
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,7 +26,6 @@ from flows.tasks import (
     ensure_ticketing_limit,
     owned_adapter,
     owned_store,
-    settled,
     ticketing_slot,
     ticketing_task,
 )
@@ -39,6 +39,9 @@ from ingestion.store import Store
 from ingestion.ticketing import TicketingAdapter
 
 FLOW_NAME = "ticket_sync"
+#: Per ticket: its id and the check's result, or the exception that failed it.
+Results = Iterator[tuple[int, Any]]
+Each = Callable[[str, Store, TicketingAdapter, list[int]], Results]
 
 
 @dataclass(slots=True)
@@ -113,38 +116,36 @@ def _run(
     settings: IngestionSettings, store: Any, adapter: Any, drain_relay: bool
 ) -> TicketSyncReport:
     logger = get_run_logger()
-    now = dt.datetime.now(dt.UTC)
-    run_id = start_run(store, FLOW_NAME, now=now, window_start=None)
-    report = TicketSyncReport()
-    try:
-        ensure_ticketing_limit(settings)
-        _redrive(settings, store, adapter, now, drain_relay, report)
-        open_ids = checks.open_tickets(store, adapter.source)
-        pushes = push_context.map(unmapped(store), unmapped(adapter), open_ids)
-        for ticket_id, pushed in zip(open_ids, pushes, strict=True):
-            if settled(pushed, logger, None):
-                report.notes_pushed.append(str(ticket_id))
-        watched = _watched(store, adapter.source)
-        checked = check_drift.map(unmapped(store), unmapped(adapter), watched)
-        for ticket_id, check in zip(watched, checked, strict=True):
-            try:
-                found = check.result()
-            except Exception as exc:
-                report.failed.append(f"ticket {ticket_id}: {exc}")
-                continue
-            if found is not None:
-                report.drift.append(found)
-    except BaseException as exc:
-        finish_run(store, run_id, ok=False, report={"error": str(exc)}, now=dt.datetime.now(dt.UTC))
-        raise
-    finish_run(
-        store, run_id, ok=not report.failed, report=report.to_dict(), now=dt.datetime.now(dt.UTC)
-    )
+    ensure_ticketing_limit(settings)
+    report = sync_once(settings, store, adapter, drain_relay=drain_relay, each=_as_tasks)
     create_markdown_artifact(report.markdown(), key="ticket-sync-report", description=report.line())
     logger.info(report.line())
     if report.failed:
         raise RunFailed(report.line(), report)
     return report
+
+
+def _as_tasks(kind: str, store: Store, adapter: TicketingAdapter, ids: list[int]) -> Results:
+    """Each ticket's check as a Prefect task (retried, concurrency-limited), in ``ids`` order."""
+    task: Any = push_context if kind == "push" else check_drift
+    futures = task.map(unmapped(store), unmapped(adapter), ids)
+    for ticket_id, future in zip(ids, futures, strict=True):
+        try:
+            yield ticket_id, future.result()
+        except Exception as exc:  # failed after its retries: reported, the others go on
+            yield ticket_id, exc
+
+
+def _one_by_one(kind: str, store: Store, adapter: TicketingAdapter, ids: list[int]) -> Results:
+    """Each ticket's check in turn, without Prefect and without retries."""
+    from ingestion.errors import TicketingError
+
+    call = checks.push_context if kind == "push" else checks.drift
+    for ticket_id in ids:
+        try:
+            yield ticket_id, call(store, adapter, ticket_id)
+        except TicketingError as exc:
+            yield ticket_id, exc
 
 
 def _redrive(
@@ -183,39 +184,36 @@ def sync_once(
     *,
     drain_relay: bool = True,
     progress: Any = None,
+    each: Each = _one_by_one,
 ) -> TicketSyncReport:
-    """The same pass without Prefect (``caseloop sync-once``): sequential, no retries.
+    """One consistency pass, recorded in ``flow_runs`` (the flow's and ``caseloop sync --once``'s).
 
-    ``progress(done, total)`` is called as tickets are checked.
+    ``each`` runs the per-ticket checks (in turn here; as Prefect tasks in the flow), and a
+    ticket whose check failed is listed in ``failed``; ``progress(done, total)`` is called as
+    tickets are checked.
     """
-    from ingestion.errors import TicketingError
-
     now = dt.datetime.now(dt.UTC)
     run_id = start_run(store, FLOW_NAME, now=now, window_start=None)
     report = TicketSyncReport()
-    stuck = outbox.stuck_outbox(store, now=now, older_than=settings.sync_stuck_after_seconds)
-    if stuck:
-        outbox.redrive_stuck(store, stuck, now=now)
-        report.redriven = stuck
-        if drain_relay:
-            from ingestion.relay import Relay
-
-            report.delivered = Relay(store, adapter, settings).drain().delivered
-    open_ids = checks.open_tickets(store, adapter.source)
-    watched = _watched(store, adapter.source)
-    total, done = len(open_ids) + len(watched), 0
-    for kind, ids in (("push", open_ids), ("drift", watched)):
-        for ticket_id in ids:
-            try:
-                if kind == "push" and checks.push_context(store, adapter, ticket_id):
+    try:
+        _redrive(settings, store, adapter, now, drain_relay, report)
+        open_ids = checks.open_tickets(store, adapter.source)
+        watched = _watched(store, adapter.source)
+        total, done = len(open_ids) + len(watched), 0
+        for kind, ids in (("push", open_ids), ("drift", watched)):
+            for ticket_id, result in each(kind, store, adapter, ids):
+                if isinstance(result, Exception):
+                    report.failed.append(f"ticket {ticket_id}: {result}")
+                elif kind == "push" and result:
                     report.notes_pushed.append(str(ticket_id))
-                elif kind == "drift" and (found := checks.drift(store, adapter, ticket_id)):
-                    report.drift.append(found)
-            except TicketingError as exc:
-                report.failed.append(f"ticket {ticket_id}: {exc}")
-            done += 1
-            if progress:
-                progress(done, total)
+                elif kind == "drift" and result is not None:
+                    report.drift.append(result)
+                done += 1
+                if progress:
+                    progress(done, total)
+    except BaseException as exc:
+        finish_run(store, run_id, ok=False, report={"error": str(exc)}, now=dt.datetime.now(dt.UTC))
+        raise
     finish_run(
         store, run_id, ok=not report.failed, report=report.to_dict(), now=dt.datetime.now(dt.UTC)
     )
