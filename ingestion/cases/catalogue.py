@@ -24,14 +24,30 @@ from ingestion.status import RESOLVED_STATUSES
 
 def active_summary(session: Session, case_id: str) -> CaseSummary | None:
     """The case's active version, if any."""
-    query = select(CaseSummary).where(CaseSummary.case_id == case_id, CaseSummary.state == "active")
-    return session.scalars(query).first()
+    return active_summaries(session, [case_id]).get(case_id)
+
+
+def active_summaries(session: Session, case_ids: Iterable[str]) -> dict[str, CaseSummary]:
+    """The active version of each case that has one, by case id (one query)."""
+    query = select(CaseSummary).where(
+        CaseSummary.case_id.in_(list(case_ids)), CaseSummary.state == "active"
+    )
+    return {row.case_id: row for row in session.scalars(query)}
 
 
 def latest_version(session: Session, case_id: str) -> int:
     """The highest version number of the case (0 when it has none)."""
-    query = select(func.max(CaseSummary.version)).where(CaseSummary.case_id == case_id)
-    return int(session.scalar(query) or 0)
+    return latest_versions(session, [case_id]).get(case_id, 0)
+
+
+def latest_versions(session: Session, case_ids: Iterable[str]) -> dict[str, int]:
+    """The highest version number of each case that has versions, by case id (one query)."""
+    query = (
+        select(CaseSummary.case_id, func.max(CaseSummary.version))
+        .where(CaseSummary.case_id.in_(list(case_ids)))
+        .group_by(CaseSummary.case_id)
+    )
+    return {case_id: int(version) for case_id, version in session.execute(query)}
 
 
 def add_version(
