@@ -156,7 +156,7 @@ class Redactor:
 
     def redact_many(self, cases: Sequence[CaseTexts]) -> list[Redaction]:
         """`redact` for each case, in order; the named-entity model reads every text of every
-        case in one batch (the same findings as one call per text, several times faster)."""
+        case in one batch (the same findings as one call per text, faster)."""
         model = self._model_findings([t for case in cases for t in case.texts])
         redactions = []
         for case in cases:
