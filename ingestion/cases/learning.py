@@ -319,12 +319,14 @@ def _apply(
     documents, vectors = embed([w.draft.index_text for w, _ in ready]) if ready else (None, None)
     tags = tagger.tag_many([f"{w.draft.problem}\n{s}" for w, s in ready], vocabulary, documents)
     with store.transaction() as session:
-        rows = [
-            catalogue.add_version(
-                session, w.draft, content_hash=w.content_hash, summary=s, tags=t, now=now
-            )
-            for (w, s), t in zip(ready, tags, strict=True)
-        ]
+        rows = catalogue.add_versions(
+            session,
+            [
+                catalogue.NewVersion(w.draft, w.content_hash, s, t)
+                for (w, s), t in zip(ready, tags, strict=True)
+            ],
+            now,
+        )
         catalogue.save_vocabulary(session, vocabulary, [tag for t in tags for tag in t], now)
         vocabulary.aliases.clear()
         rows += [session.get_one(CaseSummary, row_id) for row_id in plan.reindex]
