@@ -12,8 +12,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
+
+import numpy as np
+import numpy.typing as npt
 
 from retrieval.bm25 import Bm25Encoder
 from retrieval.dense import DenseEncoder, Matrix
@@ -22,6 +26,7 @@ from retrieval.encoding import EncoderBinding, Progress, reembed
 from retrieval.engine import Engine, Filters, Probe, Ranked, StoredPoint, point_id
 from retrieval.errors import (
     EmptyQuery,
+    EncoderMismatch,
     InvalidDocument,
     InvalidFilter,
     InvalidQuery,
@@ -41,7 +46,17 @@ from retrieval.settings import RetrievalSettings
 from retrieval.verdict import Assessment, VerdictPolicy, decide
 
 Mode = Literal["hybrid", "bm25", "dense"]
+Vector = npt.NDArray[np.float32]
 _BATCH = 256
+
+
+@dataclass(frozen=True, slots=True, eq=False)
+class DocumentVectors:
+    """Dense vectors of document texts and the encoder that made them (:meth:`Index.embed`)."""
+
+    choice: EncoderChoice
+    texts: tuple[str, ...]
+    matrix: Matrix  # one unit row per text, in order
 
 
 class Index:
@@ -111,8 +126,25 @@ class Index:
         return choice
 
     # -- writing -------------------------------------------------------------------------
-    def upsert(self, documents: Iterable[CaseDocument]) -> int:
-        """Insert or replace cases by ``case_id``; returns how many were written."""
+    def embed(self, texts: Sequence[str]) -> DocumentVectors:
+        """Dense vectors of ``texts`` by this index's encoder, to pass to :meth:`upsert`.
+
+        For a caller that needs the documents' embeddings itself (learning's tagger ranks tag
+        candidates against them): each document is embedded once, not once there and again here.
+        """
+        manifest = self._current_manifest()
+        choice, encoder = self._binding.choice(manifest), self._binding.encoder(manifest)
+        return DocumentVectors(choice, tuple(texts), encoder.encode(list(texts)))
+
+    def upsert(
+        self, documents: Iterable[CaseDocument], vectors: DocumentVectors | None = None
+    ) -> int:
+        """Insert or replace cases by ``case_id``; returns how many were written.
+
+        ``vectors`` (from :meth:`embed`): a document whose text they hold is not embedded again.
+        They must come from the encoder this index embeds with now, else
+        :class:`EncoderMismatch` and nothing is written.
+        """
         unique: dict[str, CaseDocument] = {}
         for doc in documents:
             if not isinstance(doc, CaseDocument):
@@ -120,12 +152,19 @@ class Index:
             self._check_document(doc)
             unique[doc.case_id] = doc  # the last version of a case in one call wins
         docs = list(unique.values())
+        known = self._checked_vectors(vectors)
         for start in range(0, len(docs), _BATCH):
-            self._engine.upsert(self.points(docs[start : start + _BATCH]))
+            self._engine.upsert(self.points(docs[start : start + _BATCH], known))
         return len(docs)
 
-    def points(self, docs: Sequence[CaseDocument]) -> list[StoredPoint]:
-        """The engine points of ``docs`` (both encoders run here)."""
+    def points(
+        self, docs: Sequence[CaseDocument], known: Mapping[str, Vector] | None = None
+    ) -> list[StoredPoint]:
+        """The engine points of ``docs`` (both encoders run here; dense vectors of texts in
+        ``known`` are taken from it)."""
+        known = known or {}
+        missing = list(dict.fromkeys(d.text for d in docs if d.text not in known))
+        fresh = dict(zip(missing, self._encoder().encode(missing), strict=True)) if missing else {}
         payloads = [
             {
                 "case_id": d.case_id,
@@ -136,7 +175,29 @@ class Index:
             }
             for d in docs
         ]
-        return self.stored_points(payloads, self._encoder().encode([d.text for d in docs]))
+        dense = [known[d.text] if d.text in known else fresh[d.text] for d in docs]
+        return self.stored_points(payloads, np.array(dense, dtype=np.float32))
+
+    def _checked_vectors(self, vectors: DocumentVectors | None) -> dict[str, Vector]:
+        """``vectors`` by text, once proven to be this index's encoder's (model and backend)."""
+        if vectors is None:
+            return {}
+        if not isinstance(vectors, DocumentVectors):
+            raise InvalidDocument(
+                f"vectors: expected DocumentVectors from Index.embed, got {type(vectors).__name__}"
+            )
+        choice = self.encoder_choice
+        if vectors.choice != choice:
+            raise EncoderMismatch(
+                f"vectors: embedded by {vectors.choice.describe()}; "
+                f"this index embeds with {choice.describe()}"
+            )
+        if vectors.matrix.shape != (len(vectors.texts), choice.model.dimension):
+            raise InvalidDocument(
+                f"vectors: shape {vectors.matrix.shape}, expected "
+                f"({len(vectors.texts)}, {choice.model.dimension})"
+            )
+        return dict(zip(vectors.texts, vectors.matrix, strict=True))
 
     def stored_points(
         self, payloads: Sequence[Mapping[str, Any]], vectors: Matrix

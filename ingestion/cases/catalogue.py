@@ -9,7 +9,8 @@ what the retrieval index holds, so an interrupted run repairs itself on the next
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 
 from sqlalchemy import exists, func, or_, select
 from sqlalchemy.orm import Session
@@ -24,44 +25,75 @@ from ingestion.status import RESOLVED_STATUSES
 
 def active_summary(session: Session, case_id: str) -> CaseSummary | None:
     """The case's active version, if any."""
-    query = select(CaseSummary).where(CaseSummary.case_id == case_id, CaseSummary.state == "active")
-    return session.scalars(query).first()
+    return active_summaries(session, [case_id]).get(case_id)
+
+
+def active_summaries(session: Session, case_ids: Iterable[str]) -> dict[str, CaseSummary]:
+    """The active version of each case that has one, by case id (one query)."""
+    query = select(CaseSummary).where(
+        CaseSummary.case_id.in_(list(case_ids)), CaseSummary.state == "active"
+    )
+    return {row.case_id: row for row in session.scalars(query)}
 
 
 def latest_version(session: Session, case_id: str) -> int:
     """The highest version number of the case (0 when it has none)."""
-    query = select(func.max(CaseSummary.version)).where(CaseSummary.case_id == case_id)
-    return int(session.scalar(query) or 0)
+    return latest_versions(session, [case_id]).get(case_id, 0)
 
 
-def add_version(
-    session: Session,
-    draft: CaseDocumentDraft,
-    *,
-    content_hash: str,
-    summary: str,
-    tags: Iterable[str],
-    now: dt.datetime,
-) -> CaseSummary:
-    """Store a new active version of the case; the previous active one becomes superseded."""
-    withdraw(session, draft.case_id, "superseded", now)
-    row = CaseSummary(
-        case_id=draft.case_id,
-        ticket_id=draft.ticket_id,
-        version=latest_version(session, draft.case_id) + 1,
-        content_hash=content_hash,
-        state="active",
-        problem=draft.problem,
-        resolution=draft.resolution,
-        summary=summary,
-        tags=list(tags),
-        case_metadata=draft.metadata,
-        indexed_hash=None,
-        created_at=now,
+def latest_versions(session: Session, case_ids: Iterable[str]) -> dict[str, int]:
+    """The highest version number of each case that has versions, by case id (one query)."""
+    query = (
+        select(CaseSummary.case_id, func.max(CaseSummary.version))
+        .where(CaseSummary.case_id.in_(list(case_ids)))
+        .group_by(CaseSummary.case_id)
     )
-    session.add(row)
+    return {case_id: int(version) for case_id, version in session.execute(query)}
+
+
+@dataclass(frozen=True, slots=True)
+class NewVersion:
+    """What a new version of a case stores besides its draft."""
+
+    draft: CaseDocumentDraft
+    content_hash: str
+    summary: str
+    tags: tuple[str, ...]
+
+
+def add_versions(
+    session: Session, versions: Sequence[NewVersion], now: dt.datetime
+) -> list[CaseSummary]:
+    """Store a new active version of each case, in order (the previous active one becomes
+    superseded): two queries and one flush for all of them."""
+    case_ids = [v.draft.case_id for v in versions]
+    active = active_summaries(session, case_ids)
+    latest = latest_versions(session, case_ids)
+    rows = []
+    for v in versions:
+        case_id = v.draft.case_id
+        previous = active.get(case_id)
+        if previous is not None:
+            _withdrawn(previous, "superseded", now)
+        row = CaseSummary(
+            case_id=case_id,
+            ticket_id=v.draft.ticket_id,
+            version=latest.get(case_id, 0) + 1,
+            content_hash=v.content_hash,
+            state="active",
+            problem=v.draft.problem,
+            resolution=v.draft.resolution,
+            summary=v.summary,
+            tags=list(v.tags),
+            case_metadata=v.draft.metadata,
+            indexed_hash=None,
+            created_at=now,
+        )
+        active[case_id], latest[case_id] = row, row.version  # a case twice in one call
+        session.add(row)
+        rows.append(row)
     session.flush()
-    return row
+    return rows
 
 
 def withdraw(session: Session, case_id: str, reason: str, now: dt.datetime) -> bool:
@@ -69,11 +101,15 @@ def withdraw(session: Session, case_id: str, reason: str, now: dt.datetime) -> b
     row = active_summary(session, case_id)
     if row is None:
         return False
+    _withdrawn(row, reason, now)
+    session.flush()
+    return True
+
+
+def _withdrawn(row: CaseSummary, reason: str, now: dt.datetime) -> None:
     row.state = "withdrawn"
     row.withdrawn_at = now
     row.withdrawn_reason = reason
-    session.flush()
-    return True
 
 
 def mark_indexed(session: Session, row_ids: Iterable[int]) -> None:

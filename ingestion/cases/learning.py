@@ -14,20 +14,24 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from ingestion.cases import catalogue
 from ingestion.cases.document import (
     CaseDocumentDraft,
     CaseSource,
     case_id_of,
     draft_of,
+    drafts_of,
     index_text,
-    read_source,
+    read_sources,
 )
 from ingestion.cases.errors import IndexWriteFailed
 from ingestion.cases.redact import Redactor, build_redactor
 from ingestion.cases.report import CaseOutcome, LearningReport
 from ingestion.cases.summariser import Summariser, build_summariser
-from ingestion.cases.tags import Encoder, Tagger, Vocabulary
+from ingestion.cases.tags import Encoder, Tagger, Vector, Vocabulary
 from ingestion.cases.ticketing import CaseTicketing
 from ingestion.clock import utcnow
 from ingestion.schema import CaseSummary, Ticket
@@ -45,8 +49,9 @@ Progress = Callable[[int, int], None]
 class CaseIndex(Protocol):
     """The retrieval writer as learning uses it (`retrieval.Index` satisfies it)."""
 
-    def upsert(self, docs: Sequence[Any]) -> Any:
-        """Insert or replace documents by case id."""
+    def upsert(self, docs: Sequence[Any], vectors: Any = None) -> Any:
+        """Insert or replace documents by case id (``vectors``: from its ``embed``, if it has
+        one: the dense vectors already computed for the documents' texts)."""
         ...
 
     def retract(self, case_ids: Sequence[str]) -> Any:
@@ -88,11 +93,13 @@ def learn(
     """
     summariser = summariser or build_summariser(settings)
     redactor = build_redactor(settings)
+    encoder = encoder or default_encoder(index)
     tagger = Tagger(
-        encoder or default_encoder(index),
+        encoder,
         max_tags=settings.learning_max_tags,
         screen=Redactor(regions=redactor.regions).detects,
     )
+    embed = _case_embedding(index, encoder)
     report = LearningReport(window_start=since)
     live = ticketing.pull(since) if ticketing is not None else {}
     with store.transaction() as session:
@@ -105,7 +112,7 @@ def learn(
     for start in range(0, len(ticket_ids), size):
         batch = ticket_ids[start : start + size]
         plan = _plan(store, batch, live, redactor, summariser, report)
-        _apply(store, index, plan, summariser, tagger, vocabulary, clock(), report)
+        _apply(store, index, plan, summariser, tagger, embed, vocabulary, clock(), report)
         if progress:
             progress(min(start + size, len(ticket_ids)), len(ticket_ids))
     with store.transaction() as session:
@@ -126,6 +133,28 @@ def default_encoder(index: Any) -> Encoder:
             f"encoder: {type(index).__name__} exposes no .encoder; pass encoder= to learn()"
         )
     return encoder  # type: ignore[no-any-return]
+
+
+Embed = Callable[[Sequence[str]], tuple[Vector, Any]]
+"""Cases' index texts → their vectors, and what the index's ``upsert`` takes as ``vectors``."""
+
+
+def _case_embedding(index: Any, encoder: Encoder) -> Embed:
+    """How learning embeds a case's index text, once: tags are ranked against that vector.
+
+    When the tagger uses the index's own encoder, through the index's ``embed``, and the index
+    stores the same vectors (``upsert(..., vectors=…)``); with another encoder, by that encoder
+    (the index then embeds the text itself).
+    """
+    embed = getattr(index, "embed", None)
+    if callable(embed) and getattr(index, "encoder", None) is encoder:
+
+        def shared(texts: Sequence[str]) -> tuple[Vector, Any]:
+            vectors = embed(texts)
+            return vectors.matrix, vectors
+
+        return shared
+    return lambda texts: (encoder.encode(texts), None)
 
 
 @dataclass(frozen=True, slots=True)
@@ -165,53 +194,85 @@ def _plan(
     report: LearningReport,
 ) -> _Plan:
     plan = _Plan()
-    for seen in _read(store, ticket_ids, live, report):
+    for seen, draft in _build(_read(store, ticket_ids, live, report), redactor, report):
         try:
-            _plan_case(seen, redactor, summariser, plan, report)
+            _plan_case(seen, draft, summariser, plan, report)
         except Exception as exc:  # one bad ticket must not stop the night's run
             report.failed.append(CaseOutcome(seen.case_id, seen.ticket_id, f"build: {exc}"))
     return plan
 
 
+def _build(
+    seen: Sequence[_Seen], redactor: Redactor, report: LearningReport
+) -> list[tuple[_Seen, CaseDocumentDraft | None]]:
+    """Each candidate with its redacted case (None: not resolved, or nothing to learn).
+
+    The batch is built and redacted together (its texts go through the named-entity model in
+    one pass); should that fail, one case at a time, so only the failing case is reported.
+    """
+    try:
+        drafts = iter(drafts_of([s.source for s in seen if s.source is not None], redactor))
+        return [(s, next(drafts) if s.source is not None else None) for s in seen]
+    except Exception:  # retried case by case below, where the failing case is reported
+        built: list[tuple[_Seen, CaseDocumentDraft | None]] = []
+    for s in seen:
+        try:
+            built.append((s, draft_of(s.source, redactor) if s.source is not None else None))
+        except Exception as exc:  # one bad ticket must not stop the night's run
+            report.failed.append(CaseOutcome(s.case_id, s.ticket_id, f"build: {exc}"))
+    return built
+
+
 def _read(
     store: Store, ticket_ids: Sequence[int], live: Mapping[int, str], report: LearningReport
 ) -> list[_Seen]:
-    """One short transaction per batch; redaction and hashing happen after it (SQLite's write
-    lock is not held while CPU-heavy work runs)."""
-    seen = []
-    with store.transaction() as session:
-        for ticket_id in ticket_ids:
-            ticket = session.get(Ticket, ticket_id)
-            if ticket is None:
-                continue
-            case_id = case_id_of(ticket)
-            try:
-                status = _effective_status(ticket, live.get(ticket_id))
-                resolved = status in RESOLVED_STATUSES
-                seen.append(
-                    _Seen(
-                        case_id=case_id,
-                        ticket_id=ticket_id,
-                        status=status,
-                        source=read_source(session, ticket) if resolved else None,
-                        active=_Active.of(catalogue.active_summary(session, case_id)),
-                        has_versions=catalogue.latest_version(session, case_id) > 0,
-                    )
-                )
-            except Exception as exc:  # an unreadable ticket is reported, the batch goes on
-                report.failed.append(CaseOutcome(case_id, ticket_id, f"read: {exc}"))
+    """One short transaction and a handful of queries per batch; redaction and hashing happen
+    after it (SQLite's write lock is not held while CPU-heavy work runs). Should the batch
+    fail to read, one ticket at a time, so only the unreadable one is reported."""
+    try:
+        with store.transaction() as session:
+            return _seen(session, ticket_ids, live)
+    except Exception:  # retried ticket by ticket below, where the failing one is reported
+        seen: list[_Seen] = []
+    for ticket_id in ticket_ids:
+        try:
+            with store.transaction() as session:
+                seen.extend(_seen(session, [ticket_id], live))
+        except Exception as exc:  # an unreadable ticket is reported, the batch goes on
+            report.failed.append(CaseOutcome(f"ticket {ticket_id}", ticket_id, f"read: {exc}"))
     return seen
+
+
+def _seen(session: Session, ticket_ids: Sequence[int], live: Mapping[int, str]) -> list[_Seen]:
+    query = select(Ticket).where(Ticket.id.in_(list(ticket_ids)))
+    by_id = {ticket.id: ticket for ticket in session.scalars(query)}
+    tickets = [by_id[i] for i in ticket_ids if i in by_id]
+    status = {t.id: _effective_status(t, live.get(t.id)) for t in tickets}
+    sources = read_sources(session, [t for t in tickets if status[t.id] in RESOLVED_STATUSES])
+    case_ids = [case_id_of(t) for t in tickets]
+    active = catalogue.active_summaries(session, case_ids)
+    latest = catalogue.latest_versions(session, case_ids)
+    return [
+        _Seen(
+            case_id=case_id,
+            ticket_id=ticket.id,
+            status=status[ticket.id],
+            source=sources.get(ticket.id),
+            active=_Active.of(active.get(case_id)),
+            has_versions=latest.get(case_id, 0) > 0,
+        )
+        for ticket, case_id in zip(tickets, case_ids, strict=True)
+    ]
 
 
 def _plan_case(
     seen: _Seen,
-    redactor: Redactor,
+    draft: CaseDocumentDraft | None,
     summariser: Summariser,
     plan: _Plan,
     report: LearningReport,
 ) -> None:
     case_id, ticket_id, active = seen.case_id, seen.ticket_id, seen.active
-    draft = draft_of(seen.source, redactor) if seen.source is not None else None
     if draft is None:
         reason = (
             f"not resolved ({seen.status})"
@@ -248,24 +309,29 @@ def _apply(
     plan: _Plan,
     summariser: Summariser,
     tagger: Tagger,
+    embed: Embed,
     vocabulary: Vocabulary,
     now: dt.datetime,
     report: LearningReport,
 ) -> None:
     ready = _summarise(plan.work, summariser, report)
-    tags = tagger.tag_many([f"{w.draft.problem}\n{s}" for w, s in ready], vocabulary)
+    # Tags are ranked against the case's index vector (embedded once, stored as computed).
+    documents, vectors = embed([w.draft.index_text for w, _ in ready]) if ready else (None, None)
+    tags = tagger.tag_many([f"{w.draft.problem}\n{s}" for w, s in ready], vocabulary, documents)
     with store.transaction() as session:
-        rows = [
-            catalogue.add_version(
-                session, w.draft, content_hash=w.content_hash, summary=s, tags=t, now=now
-            )
-            for (w, s), t in zip(ready, tags, strict=True)
-        ]
+        rows = catalogue.add_versions(
+            session,
+            [
+                catalogue.NewVersion(w.draft, w.content_hash, s, t)
+                for (w, s), t in zip(ready, tags, strict=True)
+            ],
+            now,
+        )
         catalogue.save_vocabulary(session, vocabulary, [tag for t in tags for tag in t], now)
         vocabulary.aliases.clear()
         rows += [session.get_one(CaseSummary, row_id) for row_id in plan.reindex]
         outcomes = [(_outcome(r, ready), r) for r in rows]
-    _index(store, index, outcomes, report)
+    _index(store, index, outcomes, vectors, report)
     _retract(store, index, plan.retract, now, report)
 
 
@@ -308,12 +374,17 @@ def _index(
     store: Store,
     index: CaseIndex,
     outcomes: Sequence[tuple[str, CaseSummary]],
+    vectors: Any,
     report: LearningReport,
 ) -> None:
     if not outcomes:
         return
     try:
-        index.upsert([to_document(row) for _, row in outcomes])
+        documents = [to_document(row) for _, row in outcomes]
+        if vectors is None:
+            index.upsert(documents)
+        else:  # re-indexed rows (not in the vectors) are embedded by the index itself
+            index.upsert(documents, vectors=vectors)
         report.index_writes += 1
     except Exception as exc:  # stored rows stay un-indexed and are repaired on the next run
         error = IndexWriteFailed(f"index upsert failed: {exc}")

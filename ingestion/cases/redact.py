@@ -118,6 +118,15 @@ class Redaction:
 
 
 @dataclass(frozen=True, slots=True)
+class CaseTexts:
+    """The texts of one case and what the ticket knows of its customer, to redact together."""
+
+    texts: tuple[str, ...]
+    customer_name: Known = None
+    customer_email: Known = None
+
+
+@dataclass(frozen=True, slots=True)
 class Redactor:
     """Finds and replaces personal data and secrets.
 
@@ -141,19 +150,20 @@ class Redactor:
         escalations may know the customer under more than one). A name found in any of the
         texts is replaced in all of them.
         """
-        texts = [text] if isinstance(text, str) else list(text)
-        found = [
-            self.find(t, customer_name=customer_name, customer_email=customer_email) for t in texts
-        ]
-        names = _known(customer_name) + _found_names(texts, found)
-        counts: Counter[str] = Counter()
-        redacted = []
-        for t, findings in zip(texts, found, strict=True):
-            spread = [f for name in names for f in _known_name(t, name)]
-            kept = _whole_numbers(t, _resolve([*findings, *spread]))
-            counts.update(f.kind for f in kept)
-            redacted.append(_replace(t, kept))
-        return Redaction(tuple(redacted), dict(counts))
+        texts = (text,) if isinstance(text, str) else tuple(text)
+        (redaction,) = self.redact_many([CaseTexts(texts, customer_name, customer_email)])
+        return redaction
+
+    def redact_many(self, cases: Sequence[CaseTexts]) -> list[Redaction]:
+        """`redact` for each case, in order; the named-entity model reads every text of every
+        case in one batch (the same findings as one call per text, faster)."""
+        model = self._model_findings([t for case in cases for t in case.texts])
+        redactions = []
+        for case in cases:
+            emails, names = _known(case.customer_email), _known(case.customer_name)
+            found = [self._find(t, names, emails, next(model)) for t in case.texts]
+            redactions.append(_redaction(case.texts, found, names))
+        return redactions
 
     def detects(self, text: str) -> bool:
         """Whether ``text`` holds anything this redactor would replace (tags are screened)."""
@@ -163,9 +173,18 @@ class Redactor:
         self, text: str, *, customer_name: Known = None, customer_email: Known = None
     ) -> list[Finding]:
         """All findings in priority order (overlaps not yet resolved)."""
-        emails, names = _known(customer_email), _known(customer_name)
+        model = next(self._model_findings([text]))
+        return self._find(text, _known(customer_name), _known(customer_email), model)
+
+    def _model_findings(self, texts: Sequence[str]) -> Iterator[list[Finding]]:
+        if self.entities is None:
+            return iter([[] for _ in texts])
+        return iter(self.entities.find_many(texts))
+
+    def _find(
+        self, text: str, names: Sequence[str], emails: Sequence[str], model: Sequence[Finding]
+    ) -> list[Finding]:
         rules = list(find_rules(text))
-        model = self.entities.find(text) if self.entities is not None else []
         return [
             *_urls(text),
             *find_secrets(text),
@@ -218,6 +237,21 @@ def build_redactor(settings: IngestionSettings) -> Redactor:
         regions=tuple(settings.learning_phone_regions),
         entities=_shared_entity_model() if settings.learning_ner else None,
     )
+
+
+def _redaction(
+    texts: Sequence[str], found: Sequence[Sequence[Finding]], known_names: Sequence[str]
+) -> Redaction:
+    """Replace the findings of one case's texts; a name found in any text goes in all."""
+    names = [*known_names, *_found_names(texts, found)]
+    counts: Counter[str] = Counter()
+    redacted = []
+    for t, findings in zip(texts, found, strict=True):
+        spread = [f for name in names for f in _known_name(t, name)]
+        kept = _whole_numbers(t, _resolve([*findings, *spread]))
+        counts.update(f.kind for f in kept)
+        redacted.append(_replace(t, kept))
+    return Redaction(tuple(redacted), dict(counts))
 
 
 def _kind(findings: Iterable[Finding], kind: str) -> Iterator[Finding]:

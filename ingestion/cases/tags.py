@@ -1,7 +1,8 @@
 """Tags: 1–3 short phrases per case, KeyBERT-style, normalised against the tags already in use.
 
 Candidates are the case's one- and two-word content phrases; the most frequent few are embedded
-with the same MiniLM model as the index and ranked by cosine similarity to the whole case, with
+with the same MiniLM model as the index and ranked by cosine similarity to the case's vector
+(learning passes the one the index stores: ticket title and problem, embedded once), with
 maximal marginal relevance so that three tags say three different things. A tag's *key* is its
 words singularised and sorted, so "password reset", "reset password" and "passwords reset" are one
 tag; a new phrase whose embedding is very close to a tag in use is mapped onto that tag too.
@@ -115,16 +116,27 @@ class Tagger:
         self._merge_threshold = merge_threshold
         self._min_similarity = min_similarity
         self._cache: dict[str, Vector] = {}  # phrase embeddings recur across a support corpus
+        self._screened: dict[str, bool] = {}  # and so do the screen's verdicts on them
 
-    def tag_many(self, texts: Sequence[str], vocabulary: Vocabulary) -> list[tuple[str, ...]]:
-        """Tags for each text, in order; new tags are added to ``vocabulary`` as they appear."""
+    def tag_many(
+        self, texts: Sequence[str], vocabulary: Vocabulary, documents: Vector | None = None
+    ) -> list[tuple[str, ...]]:
+        """Tags for each text, in order; new tags are added to ``vocabulary`` as they appear.
+
+        Candidates come from ``texts`` and are ranked against ``documents``, one row per text
+        by this tagger's encoder (default: the texts' own embeddings). Learning passes the
+        vectors the index stores for the cases, so each case is embedded once.
+        """
         if not texts:
             return []
+        if documents is not None and len(documents) != len(texts):
+            raise ValueError(f"documents: {len(documents)} rows for {len(texts)} texts")
         per_text = [self._candidates_of(t, vocabulary) for t in texts]
         self._embed_phrases(
             {p for phrases in per_text for p in phrases} | self._unembedded(vocabulary)
         )
-        documents = self._encoder.encode(list(texts))
+        if documents is None:
+            documents = self._encoder.encode(list(texts))
         return [
             self._choose(documents[i], phrases, vocabulary) for i, phrases in enumerate(per_text)
         ]
@@ -133,10 +145,16 @@ class Tagger:
         """Frequent phrases, plus the tags in use whose key occurs in the text (reuse first)."""
         phrases = candidate_phrases(text, self._candidates * 3)
         if self._screen is not None:
-            phrases = [p for p in phrases if not self._screen(p)]
+            phrases = [p for p in phrases if not self._screens_out(p, self._screen)]
         in_use = [p for p in phrases if tag_key(p) in vocabulary.canonical_by_key]
         fresh = [p for p in phrases if p not in in_use]
         return in_use[: self._candidates] + fresh[: max(0, self._candidates - len(in_use))]
+
+    def _screens_out(self, phrase: str, screen: Callable[[str], bool]) -> bool:
+        verdict = self._screened.get(phrase)
+        if verdict is None:
+            verdict = self._screened[phrase] = screen(phrase)
+        return verdict
 
     def _unembedded(self, vocabulary: Vocabulary) -> set[str]:
         canonical = set(vocabulary.canonical_by_key.values())

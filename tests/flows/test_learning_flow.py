@@ -79,7 +79,7 @@ def test_a_failing_index_fails_the_cases_and_the_run_keeping_the_report(
     world.resolve("9", "Open Billing, choose Invoices and press Export as PDF.")
 
     class Refusing(CountingIndex):
-        def upsert(self, docs):  # type: ignore[no-untyped-def]
+        def upsert(self, docs, vectors=None):  # type: ignore[no-untyped-def]
             raise retrieval.EngineError("disk full")
 
     state = nightly_learning(

@@ -182,3 +182,14 @@ def test_a_run_that_raises_is_recorded_as_failed(store: Store, index: CountingIn
     with store.transaction() as tx:
         run = tx.scalars(select(FlowRun)).one()
     assert (run.status, run.report) == ("failed", {"error": "ticketing system down"})
+
+
+def test_each_case_is_embedded_once_for_its_tags_and_the_index(
+    store: Store, index: CountingIndex
+) -> None:
+    _world(store)
+    report = learn(store, None, index, SETTINGS)
+    assert report.learned == 2
+    # Every upserted case came with the vector its tags were ranked against.
+    assert index.embedded_before == index.upserts == [["sim:1", "sim:2"]]
+    assert [h.case_id for h in index.search("password reset mail never arrives", k=1)] == ["sim:1"]

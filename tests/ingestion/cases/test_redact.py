@@ -6,7 +6,7 @@ from collections import Counter
 
 import pytest
 
-from ingestion.cases.redact import KINDS, Redactor
+from ingestion.cases.redact import KINDS, CaseTexts, Redactor
 from tests.ingestion.cases.pii import leaks_by_kind, people
 
 REDACTOR = Redactor()
@@ -160,3 +160,26 @@ def test_generated_corpus_figures_per_category(entity_redactor: Redactor) -> Non
     bare_total = sum(len(p.by_kind()["BARE_NAME"]) for p in corpus)
     assert {k: n for k, n in leaked.items() if k != "BARE_NAME"} == {}
     assert leaked["BARE_NAME"] <= 0.25 * bare_total  # measured: 57 of 429 left (13 %)
+
+
+def test_redacting_many_cases_at_once_finds_what_one_at_a_time_does(
+    entity_redactor: Redactor,
+) -> None:
+    corpus = people(12)
+    cases = [
+        CaseTexts((p.message(), f"Thanks {p.first}, done.", "Login"), p.name, p.email)
+        for p in corpus
+    ]
+    cases.append(CaseTexts(("Karim Haddad at the shop said…", "Karim Haddad at the shop said…")))
+    one_by_one = [
+        entity_redactor.redact(
+            list(c.texts), customer_name=c.customer_name, customer_email=c.customer_email
+        )
+        for c in cases
+    ]
+    assert entity_redactor.redact_many(cases) == one_by_one
+    assert one_by_one[-1].texts == ("[NAME] at the shop said…",) * 2
+    model = entity_redactor.entities
+    assert model is not None
+    texts = [t for c in cases for t in c.texts]
+    assert model.find_many(texts) == [model.find(t) for t in texts]
