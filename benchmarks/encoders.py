@@ -8,7 +8,9 @@ down-projections kept fp32). Printed, per backend:
   ``assess`` query path p50/p95 on the BANKING77 index, every figure also as a ratio to torch
   measured in the same run; queries are timed round-robin over the backends so that load from
   other jobs on the machine falls on all of them alike;
-- held-out quality on every labelled set found (`evaluation`'s own converters and defaults):
+- held-out quality of the ONNX backends on every labelled set found (`evaluation`'s own
+  converters and defaults, 1,000 queries a set; torch only with ``--torch-quality``: its vectors
+  are onnx-fp32's, cosine 1.0000, so it is the speed baseline here):
   MRR of the dense and the hybrid ranking (`evaluate_retrieval`), and the escalation replay at
   95% target precision (`escalation_replay`, cross-fitted verdict): escalation drop, answered
   precision, no-match escalated, each with its 95% interval, and the paired difference of the
@@ -16,8 +18,10 @@ down-projections kept fp32). Printed, per backend:
 - the choice: among backends whose ``assess`` p95 is within the budget (15 ms), the one with the
   best *worst-case* escalation drop over the sets.
 
-``--sensitivity`` adds the node-by-node int8 scan behind ``onnx-int8-mixed``. Last, as before,
-the fusion sweep on SemEval and the fit of the verdict's default policy on BANKING77.
+The full run takes about half an hour on 2 shared cores (``--quick``: 200 queries a set, one
+timing round). ``--sensitivity`` adds the node-by-node int8 scan behind ``onnx-int8-mixed``. The fusion rule
+and the default verdict policy are chosen by ``benchmarks/fusion.py`` and
+``benchmarks/verdict.py``.
 
 Usage::
 
@@ -32,7 +36,6 @@ from __future__ import annotations
 import argparse
 import os
 import random
-import statistics
 import sys
 import tempfile
 import time
@@ -41,10 +44,7 @@ from typing import Any
 
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-import semeval
 
 import retrieval
 from evaluation import (
@@ -56,9 +56,8 @@ from evaluation import (
     escalation_replay,
     evaluate_retrieval,
 )
-from evaluation.bootstrap import ratio
+from evaluation.bootstrap import paired_differences, ratio
 from retrieval.dense import load_encoder
-from retrieval.index import Index
 
 BACKENDS = ("torch", "onnx-fp32", "onnx-int8", "onnx-int8-mixed")
 BUDGET_MS = 15.0
@@ -67,7 +66,6 @@ SETS = {
     "Bitext": "bitext_customer_support/Bitext_Sample_Customer_Support_Training_Dataset.v337b968.csv",
     "SemEval dev": "semeval2016_task3/dev/SemEval2016-Task3-CQA-QL-dev.xml",
 }
-SEMEVAL_TRAIN = "semeval2016_task3/train/SemEval2016-Task3-CQA-QL-train-part2.xml"
 
 
 def _pct(values: list[float], q: float) -> float:
@@ -132,11 +130,14 @@ def _interleaved(calls: dict[str, Any], queries: list[str], rounds: int) -> dict
     return times
 
 
-def quality(name: str, data: Dataset, models: Path, work: Path) -> dict[str, dict[str, Any]]:
-    """MRR (dense, hybrid) and the escalation replay of every backend on one data set."""
+def quality(
+    name: str, data: Dataset, models: Path, work: Path, backends: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
+    """MRR (dense, hybrid) and the escalation replay of each backend on one data set."""
     rows: dict[str, dict[str, Any]] = {}
     answered: dict[str, np.ndarray] = {}
-    for backend in BACKENDS:
+    for backend in backends:
+        started = time.perf_counter()
         settings = retrieval.RetrievalSettings(
             encoder=backend, model_dir=models, publish_interval=3600.0
         )
@@ -159,19 +160,21 @@ def quality(name: str, data: Dataset, models: Path, work: Path) -> dict[str, dic
             )
             answered[backend] = np.array([s.answered for s in report.steps], dtype=float)
         rows[backend] = row
-        print(f"  {name} {backend} done", flush=True)
+        print(f"  {name} {backend} done in {time.perf_counter() - started:.0f} s", flush=True)
     for backend in answered:
-        paired = bootstrap_ratios({"d": ratio(answered[backend] - answered["onnx-int8"])})["d"]
-        rows[backend]["drop_vs_int8"] = paired
+        pair = (ratio(answered[backend]), ratio(answered["onnx-int8"]))
+        rows[backend]["drop_vs_int8"] = paired_differences({"drop": pair})["drop"]
     return rows
 
 
-def indexes_only(name: str, data: Dataset, models: Path, work: Path) -> dict[str, dict[str, Any]]:
+def indexes_only(
+    name: str, data: Dataset, models: Path, work: Path, backends: tuple[str, ...]
+) -> dict[str, dict[str, Any]]:
     """Just an index of the set's cases per backend (for the timing alone)."""
     from evaluation.casebase import case_document
 
     rows = {}
-    for backend in BACKENDS:
+    for backend in backends:
         settings = retrieval.RetrievalSettings(encoder=backend, model_dir=models)
         folder = work / f"{name}-{backend}-timing" / "index"
         with retrieval.open_index(folder, settings=settings) as index:
@@ -222,7 +225,7 @@ def report(
             f"{'backend':16} {'MRR dense':>18} {'MRR hybrid':>18} {'drop':>18} {'precision':>18} "
             f"{'no-match esc.':>18} {'drop - int8':>18} {'assess p50/p95 ms':>18} {'x torch p95':>11}"
         )
-        torch_p95 = rows["torch"].get("assess_p95")
+        torch_p95 = rows.get("torch", {}).get("assess_p95")
         for backend, r in rows.items():
             replayed = "escalation_drop" in r
             cells = [_est(r[k]) if k in r else "n/a" for k in ("mrr_dense", "mrr_hybrid")]
@@ -251,14 +254,17 @@ def report(
 
 def choose(results: dict[str, dict[str, dict[str, Any]]]) -> None:
     """Best worst-case escalation drop among backends within the query budget."""
-    replayed = {n: rows for n, rows in results.items() if "escalation_drop" in rows["torch"]}
-    timed = next((rows for rows in results.values() if "assess_p95" in rows["torch"]), None)
+    replayed = {n: rows for n, rows in results.items() if "escalation_drop" in rows["onnx-int8"]}
+    timed = next((rows for rows in results.values() if "assess_p95" in rows["onnx-int8"]), None)
     if not replayed or timed is None:
         print("\nchoice skipped: needs a replayed set and the query-path timing")
         return
     print(f"\n# choice: assess p95 within {BUDGET_MS} ms, then the best worst-case escalation drop")
     eligible = []
     for backend in BACKENDS:
+        if any(backend not in rows for rows in replayed.values()):
+            print(f"{backend:16} no held-out quality measured (--torch-quality): not eligible")
+            continue
         worst = min(rows[backend]["escalation_drop"]["value"] for rows in replayed.values())
         within = timed[backend]["assess_p95"] <= BUDGET_MS
         eligible += [(worst, backend)] if within else []
@@ -285,7 +291,12 @@ def main() -> None:
     )
     parser.add_argument("--sensitivity", action="store_true", help="node-by-node int8 scan")
     parser.add_argument("--sets", default="", help="comma list of sets (default: all found)")
-    parser.add_argument("--skip", default="", help="comma list of: quality, fusion, policy")
+    parser.add_argument("--skip", default="", help="quality: time the query path only")
+    parser.add_argument(
+        "--torch-quality",
+        action="store_true",
+        help="measure torch's quality too (its vectors are onnx-fp32's: cosine 1.0000)",
+    )
     args = parser.parse_args()
     folder = Path(args.data) if args.data else None
     work = Path(tempfile.mkdtemp(prefix="caseloop-bench-"))
@@ -305,20 +316,19 @@ def main() -> None:
         sensitivity(models, texts[:200])
     skip = set(args.skip.split(","))
     speeds = speed(models, texts, queries, rounds)
+    measured: tuple[str, ...] = BACKENDS if args.torch_quality else BACKENDS[1:]
     if "quality" in skip:
-        picked = {n: d for n, d in datasets.items() if n == "BANKING77"}
-        results = {n: indexes_only(n, d, models, work) for n, d in picked.items()}
-    else:
-        results = {name: quality(name, data, models, work) for name, data in datasets.items()}
+        measured = ()
+        datasets = {n: d for n, d in datasets.items() if n == "BANKING77"}
+    results = {n: quality(n, d, models, work, measured) for n, d in datasets.items()}
     if "BANKING77" in results:
+        timing_only = tuple(b for b in BACKENDS if b not in measured)
+        results["BANKING77"] |= indexes_only(
+            "BANKING77", datasets["BANKING77"], models, work, timing_only
+        )
+        results["BANKING77"] = {b: results["BANKING77"][b] for b in BACKENDS}
         query_path(results["BANKING77"], datasets["BANKING77"], models, rounds)
     report(speeds, results)
-    dev_path = folder / SETS["SemEval dev"] if folder else None
-    if "fusion" not in skip and dev_path and dev_path.exists():
-        fusion_sweep(semeval.load(dev_path), folder / SEMEVAL_TRAIN, work, args.quick)
-    banking = folder / SETS["BANKING77"] if folder else None
-    if "policy" not in skip and banking and banking.exists():
-        default_policy(banking, work, args.quick)
 
 
 def sensitivity(models: Path, texts: list[str]) -> None:
@@ -355,141 +365,6 @@ def sensitivity(models: Path, texts: list[str]) -> None:
     )
     for gain, node in gains[:10]:
         print(f"  kept fp32: {node:60} +{gain:.4f}")
-
-
-def build(
-    questions: list[semeval.Question], settings: retrieval.RetrievalSettings, folder: Path
-) -> Index:
-    index = retrieval.open_index(folder, settings=settings)
-    index.upsert(
-        retrieval.CaseDocument(c.rel_id, c.text, c.text[:200], [], {"group": q.org_id})
-        for q in questions
-        for c in q.candidates
-    )
-    index.publish()
-    return index
-
-
-def semeval_map(index: Index, questions: list[semeval.Question], mode: str) -> float:
-    def order(q: semeval.Question) -> list[str]:
-        hits = index.search(q.text[:2000], k=10, filters={"group": q.org_id}, mode=mode)  # type: ignore[arg-type]
-        return [h.case_id for h in hits]
-
-    return semeval.mean_average_precision(questions, order)
-
-
-def with_fusion(index: Index, settings: retrieval.RetrievalSettings, **update: float) -> Index:
-    manifest = index.engine.manifest() or {}
-    return Index(index.engine, settings.model_copy(update=update), manifest)
-
-
-def fusion_sweep(dev: list[semeval.Question], train_path: Path, work: Path, quick: bool) -> None:
-    """Choose the RRF constant and weights on train-part2, report them on dev."""
-    settings = retrieval.RetrievalSettings(
-        model_dir=work / "models", filter_keys=["group"], publish_interval=3600.0
-    )
-    grid = [
-        (k, wb, wd)
-        for k in (2, 10, 30, 60, 100)
-        for wb, wd in ((1.0, 1.0), (1.0, 1.5), (1.0, 2.0), (2.0, 1.0), (1.0, 3.0))
-    ]
-    if quick:
-        grid = [(k, 1.0, wd) for k in (2, 60) for wd in (1.0, 1.5)]
-    rows = []
-    train = semeval.load(train_path) if train_path.exists() else []
-    dev_index = build(dev, settings, work / "sweep-dev")
-    train_index = build(train, settings, work / "sweep-train") if train else None
-    for k, wb, wd in grid:
-        update = {"rrf_k": k, "weight_bm25": wb, "weight_dense": wd}
-        tr = (
-            semeval_map(with_fusion(train_index, settings, **update), train, "hybrid")
-            if train_index
-            else float("nan")
-        )
-        rows.append(
-            (tr, semeval_map(with_fusion(dev_index, settings, **update), dev, "hybrid"), k, wb, wd)
-        )
-    print(
-        f"# fusion sweep (onnx-int8), hybrid MAP; train-part2: {len(train)} questions, dev: {len(dev)}"
-    )
-    print(f"{'rrf_k':>5} {'w_bm25':>6} {'w_dense':>7} {'MAP train':>9} {'MAP dev':>7}")
-    for tr, dv, k, wb, wd in sorted(rows, key=lambda r: -r[0] if train else -r[1]):
-        print(f"{k:5d} {wb:6.1f} {wd:7.1f} {tr:9.2f} {dv:7.2f}")
-    best = max(rows, key=lambda r: r[0] if train else r[1])
-    print(
-        f"chosen on {'train' if train else 'dev (no train file)'}: rrf_k={best[2]} w_bm25={best[3]} "
-        f"w_dense={best[4]} -> dev MAP {best[1]:.2f} (median over grid {statistics.median(r[1] for r in rows):.2f})"
-    )
-    dev_index.close()
-    if train_index:
-        train_index.close()
-
-
-def default_policy(path: Path, work: Path, quick: bool) -> None:
-    """Fit the verdict policy shipped as the default (``VerdictPolicy()``) on BANKING77.
-
-    10 of the 77 intents are held out of the index (their queries have no right answer); of the
-    others, the first half of each intent's rows (file order) become cases tagged with the
-    intent, the rest are queries. Queries are split in two seeded halves: the policy is fitted
-    on one for 0.9 precision and measured on the other.
-    """
-    import csv
-    import random
-
-    with path.open(newline="") as f:
-        rows = [(r["text"], r["category"]) for r in csv.DictReader(f)]
-    intents = sorted({c for _, c in rows})
-    rng = random.Random(77)
-    held_out = set(rng.sample(intents, 10))
-    seen: dict[str, int] = {}
-    totals = {i: sum(1 for _, c in rows if c == i) for i in intents}
-    cases, queries = [], []
-    for text, intent in rows:
-        seen[intent] = seen.get(intent, 0) + 1
-        if intent not in held_out and seen[intent] <= totals[intent] // 2:
-            cases.append(retrieval.CaseDocument(f"{intent}-{seen[intent]}", text, intent, [intent]))
-        else:
-            queries.append((text, intent))
-    rng.shuffle(queries)
-    queries = queries[: 400 if quick else 2000]
-    settings = retrieval.RetrievalSettings(model_dir=work / "models", publish_interval=3600.0)
-    half = len(queries) // 2
-    with retrieval.open_index(work / "banking", settings=settings) as index:
-        index.upsert(cases)
-        samples = []
-        for text, intent in queries[:half]:
-            verdict = index.assess(text)
-            right = bool(verdict.hits) and verdict.hits[0].tags == (intent,)
-            samples.append(retrieval.CalibrationSample(verdict.figures, right))
-        policy = retrieval.calibrate(samples, target_precision=0.9)
-        outcomes = []
-        for text, intent in queries[half:]:
-            verdict = index.assess(text, policy=policy)
-            outcomes.append(
-                (
-                    verdict.action,
-                    verdict.reason,
-                    verdict.hits[0].tags == (intent,) if verdict.hits else False,
-                )
-            )
-    answered = [right for action, _, right in outcomes if action == "answer"]
-    reasons = {
-        r: sum(1 for _, reason, _ in outcomes if reason == r)
-        for r in ("no_evidence", "conflict", "low_confidence")
-    }
-    print(
-        f"# verdict policy fitted on BANKING77 ({len(cases)} cases, {len(queries)} queries, "
-        f"10 intents held out; {settings.encoder}); fitted on {half} queries, measured on {len(outcomes)}"
-    )
-    print(
-        f"top-1 right on the fitting half: {100 * sum(s.correct for s in samples) / len(samples):.1f}%; "
-        f"other half: answered {100 * len(answered) / len(outcomes):.1f}%, precision "
-        f"{100 * sum(answered) / max(1, len(answered)):.1f}% (target 90%); escalations by reason {reasons}"
-    )
-    print(
-        "policy:",
-        {k: (round(v, 4) if isinstance(v, float) else v) for k, v in policy.to_dict().items()},
-    )
 
 
 if __name__ == "__main__":
