@@ -12,8 +12,9 @@ be replayed; the line says whether the shipped rule (interval above 0) would hav
 
 ``--grid`` chooses the epochs and learning rate on the training slice only: each candidate is
 tuned on the earlier 80% of the training questions and judged on the later 20% of them (the
-held-out slice is never seen); the candidate with the highest MRR gain there is then measured
-as above. Without ``--grid`` the given ``--epochs`` and ``--learning-rate`` are measured.
+held-out slice is never seen); the candidate with the highest MRR gain there (``--select-by
+drop``: the highest escalation-drop gain, replayed over that later period) is then measured as
+above (``--select-only``: not). Without ``--grid`` ``--epochs`` and ``--learning-rate`` are.
 
 Usage::
 
