@@ -10,9 +10,16 @@ ones included; all cases, each visible from its resolution time) with each encod
 cross-fitted per encoder. The tuned model is kept whatever the gain (``min_gain=-1``) so it can
 be replayed; the line says whether the shipped rule (interval above 0) would have switched.
 
+``--grid`` chooses the epochs and learning rate on the training slice only: each candidate is
+tuned on the earlier 80% of the training questions and judged on the later 20% of them (the
+held-out slice is never seen); the candidate with the highest MRR gain there (``--select-by
+drop``: the highest escalation-drop gain, replayed over that later period) is then measured as
+above (``--select-only``: not). Without ``--grid`` ``--epochs`` and ``--learning-rate`` are.
+
 Usage::
 
-    CASELOOP_BENCH_DATA=path/to/data python benchmarks/tuning.py [--epochs 3] [--learning-rate 5e-5]
+    CASELOOP_BENCH_DATA=path/to/data python benchmarks/tuning.py [--grid 1:2e-5,1:5e-5,1:1e-4]
+        [--max-queries 3000] [--only BANKING77] [--json out.json]
 
 ``CASELOOP_BENCH_DATA`` (or ``--data``) is a folder with ``banking77/train.csv`` and
 ``bitext_customer_support/*.csv``; a missing set is skipped with a message.
@@ -21,6 +28,8 @@ Usage::
 from __future__ import annotations
 
 import argparse
+import dataclasses
+import json
 import os
 import sys
 import tempfile
@@ -43,8 +52,8 @@ from evaluation import (
 )
 from evaluation.bootstrap import ratio
 from evaluation.casebase import case_document
-from flows.tuning import split, tune
-from retrieval.finetune import TuningParams
+from flows.tuning import split, training_pairs, tune
+from retrieval.finetune import TuningParams, fine_tune
 
 SETS = {
     "BANKING77": ("banking77/train.csv", convert_banking77),
@@ -64,7 +73,89 @@ def later_period(dataset: Dataset, holdout: float) -> Dataset:
 
 
 def _fmt(e: dict[str, Any]) -> str:
+    if e["value"] is None or e["low"] is None or e["high"] is None:
+        return "n/a"  # e.g. the precision of answers when nothing was answered
     return f"{100 * e['value']:.1f}% [{100 * e['low']:.1f}, {100 * e['high']:.1f}]"
+
+
+def parse_grid(text: str, base: TuningParams) -> list[TuningParams]:
+    """``"1:2e-5,2:5e-5"`` → candidates of (epochs, learning rate), the rest as in ``base``."""
+    out = []
+    for item in text.split(","):
+        epochs, rate = item.split(":")
+        out.append(dataclasses.replace(base, epochs=int(epochs), learning_rate=float(rate)))
+    return out
+
+
+def select(
+    index: retrieval.Index,
+    dataset: Dataset,
+    grid: list[TuningParams],
+    settings: retrieval.RetrievalSettings,
+    holdout: float,
+) -> tuple[TuningParams, list[dict[str, Any]]]:
+    """The candidate with the highest MRR gain within the training slice (earlier → later)."""
+    train, _ = split(dataset, holdout)
+    inner = Dataset(dataset.cases, tuple(train))
+    tried: list[dict[str, Any]] = []
+    for params in grid:
+        started = time.perf_counter()
+        # min_gain above any reachable gain: judged, never switched, the tuned copy deleted.
+        report = tune(index, inner, settings=settings, params=params, holdout=holdout, min_gain=1.0)
+        seconds = time.perf_counter() - started
+        line = report.line().split(";")[0].removeprefix("encoder tuning: ")
+        print(f"  {params.epochs} × {params.learning_rate:g}: {line} ({seconds:.0f} s)")
+        tried.append({"params": dataclasses.asdict(params), **report.to_dict()})
+    gains = [t["gain"]["value"] if t["gain"] else -1.0 for t in tried]
+    best = grid[int(np.argmax(gains))]  # the first of equals: the earlier, gentler candidate
+    return best, tried
+
+
+def select_by_drop(
+    index: retrieval.Index,
+    dataset: Dataset,
+    grid: list[TuningParams],
+    settings: retrieval.RetrievalSettings,
+    holdout: float,
+    work: Path,
+) -> tuple[TuningParams, list[dict[str, Any]]]:
+    """The candidate whose escalation drop gains most within the training slice.
+
+    Each is tuned on the earlier 80% of the training questions and replayed, with the current
+    encoder, over the period of the later 20% of them (that period's no-match questions too).
+    """
+    train, held = split(dataset, holdout)
+    inner = Dataset(dataset.cases, tuple(train))
+    inner_train, inner_held = split(inner, holdout)
+    start = min(q.asked_at for q in inner_held if q.asked_at)
+    end = min(q.asked_at for q in held if q.asked_at)
+    period = Dataset(
+        dataset.cases, tuple(q for q in dataset.queries if q.asked_at and start <= q.asked_at < end)
+    )
+    current = replay_row(period, settings, work / "select-current")
+    print(
+        f"  current: escalation drop {_fmt(current['escalation_drop'])} over {len(period.queries)}"
+    )
+    tried: list[dict[str, Any]] = []
+    for n, params in enumerate(grid):
+        started = time.perf_counter()
+        pairs = training_pairs(inner, inner_train, seed=params.seed)
+        model = fine_tune(index.encoder_choice.model, pairs, work / f"select-{n}", params)
+        tuned = settings.model_copy(update={"model": str(model.folder)})
+        row = replay_row(period, tuned, work / f"select-replay-{n}")
+        gain = bootstrap_ratios({"d": ratio(row["answered"] - current["answered"])})["d"].as_dict()
+        seconds = time.perf_counter() - started
+        print(
+            f"  {params.epochs} × {params.learning_rate:g}: {len(pairs)} pairs, escalation drop "
+            f"{_fmt(row['escalation_drop'])}, gain {_fmt(gain)}, answered precision "
+            f"{_fmt(row['answered_precision'])}, no-match escalated "
+            f"{_fmt(row['no_match_escalated'])} ({seconds:.0f} s)"
+        )
+        tried.append({"params": dataclasses.asdict(params), "gain": gain, "seconds": seconds})
+        tried[-1] |= {k: v for k, v in row.items() if k != "answered"}
+    tried.insert(0, {"current": {k: v for k, v in current.items() if k != "answered"}})
+    best = grid[int(np.argmax([t["gain"]["value"] for t in tried[1:]]))]
+    return best, tried
 
 
 def replay_row(
@@ -77,26 +168,44 @@ def replay_row(
     return row
 
 
-def measure(
-    name: str, dataset: Dataset, params: TuningParams, args: argparse.Namespace, work: Path
-) -> None:
+def measure(name: str, dataset: Dataset, args: argparse.Namespace, work: Path) -> dict[str, Any]:
     base = retrieval.RetrievalSettings(
         encoder=args.backend, model_dir=work / "models", publish_interval=3600.0
     )
+    params = TuningParams(
+        epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size
+    )
+    out: dict[str, Any] = {"cases": len(dataset.cases), "questions": len(dataset.queries)}
     with retrieval.open_index(work / name / "index", settings=base) as index:
         index.upsert(case_document(case) for case in dataset.cases)
+        if args.grid:
+            print(f"## {name}: choosing on the training slice only (earlier 80% → later 20%)")
+            started = time.perf_counter()
+            grid = parse_grid(args.grid, params)
+            params, out["selection"] = (
+                select_by_drop(index, dataset, grid, base, args.holdout, work / name)
+                if args.select_by == "drop"
+                else select(index, dataset, grid, base, args.holdout)
+            )
+            out["selection_seconds"] = time.perf_counter() - started
+            print(f"  chosen: {params.epochs} × {params.learning_rate:g}")
+            if args.select_only:
+                return out
         started = time.perf_counter()
         report = tune(
             index, dataset, settings=base, params=params, holdout=args.holdout, min_gain=-1.0
         )
         seconds = time.perf_counter() - started
+    out.update(params=dataclasses.asdict(params), tune=report.to_dict(), tune_seconds=seconds)
     if report.gain is None or report.model is None:
         print(f"## {name}: {report.line()}")
-        return
+        return out
     would = report.gain.low is not None and report.gain.low > 0
+    out["would_switch"] = would
     print(
         f"## {name}: {len(dataset.cases)} cases, {report.pairs} training pairs, "
-        f"{report.held_out} later questions; tuning + judging took {seconds:.0f} s"
+        f"{report.held_out} later questions; {params.epochs} × {params.learning_rate:g}; "
+        f"tuning + judging took {seconds:.0f} s"
     )
     print(report.line().replace("switched", "kept for the replay"))
     print(
@@ -124,13 +233,19 @@ def measure(
     print(
         f"escalation drop, tuned − current, paired over the same questions: {_fmt(paired['d'].as_dict())}"
     )
+    out["later_questions"] = len(later.queries)
+    out["replay"] = {
+        label: {k: v for k, v in row.items() if k != "answered"} for label, row in rows.items()
+    }
+    out["replay"]["drop_gain"] = paired["d"].as_dict()
+    return out
 
 
-def _uncapped(name: str) -> SplitPlan:
-    """The converter's default plan without the cap on questions."""
+def _plan(name: str, max_queries: int | None) -> SplitPlan:
+    """The converter's default plan with another cap on questions (``None``: every question)."""
     if name == "BANKING77":
-        return SplitPlan(prefix="b77-", max_queries=None)
-    return SplitPlan(prefix="btx-", held_out_count=3, max_queries=None)
+        return SplitPlan(prefix="b77-", max_queries=max_queries)
+    return SplitPlan(prefix="btx-", held_out_count=3, max_queries=max_queries)
 
 
 def main() -> None:
@@ -144,7 +259,9 @@ def main() -> None:
         help="folder with banking77/ and bitext_customer_support/ (or CASELOOP_BENCH_DATA)",
     )
     parser.add_argument(
-        "--backend", default="onnx-fp32", help="backend of the index and of both encoders"
+        "--backend",
+        default=retrieval.RetrievalSettings.model_fields["encoder"].default,
+        help="backend of the index and of both encoders (default: the settings' default)",
     )
     parser.add_argument("--epochs", type=int, default=TuningParams().epochs)
     parser.add_argument("--learning-rate", type=float, default=TuningParams().learning_rate)
@@ -152,19 +269,31 @@ def main() -> None:
     parser.add_argument("--holdout", type=float, default=0.2)
     parser.add_argument("--only", choices=sorted(SETS), help="one data set only")
     parser.add_argument(
-        "--all-queries",
-        action="store_true",
-        help="keep every question of the split (default: the converters' 1,000)",
+        "--grid",
+        help="candidates 'epochs:rate,…' chosen among on the training slice (e.g. 1:2e-5,1:5e-5)",
     )
+    parser.add_argument(
+        "--select-by",
+        choices=("mrr", "drop"),
+        default="mrr",
+        help="--grid's criterion: the MRR gain or the escalation-drop gain (a replay per candidate)",
+    )
+    parser.add_argument(
+        "--select-only", action="store_true", help="stop after --grid's choice (no held-out run)"
+    )
+    parser.add_argument(
+        "--max-queries",
+        type=int,
+        help="cap on the split's questions (default: the converters' 1,000; 0: every question)",
+    )
+    parser.add_argument("--json", type=Path, help="also write the figures as JSON here")
     args = parser.parse_args()
     if args.data is None:
         print("tuning benchmark skipped: give --data or CASELOOP_BENCH_DATA (BANKING77, Bitext)")
         return
-    params = TuningParams(
-        epochs=args.epochs, learning_rate=args.learning_rate, batch_size=args.batch_size
-    )
-    print(f"# encoder tuning ({args.backend}); {params}")
+    print(f"# encoder tuning (backend {args.backend}); {TuningParams()}")
     work = Path(tempfile.mkdtemp(prefix="caseloop-tune-bench-"))
+    results: dict[str, Any] = {"backend": args.backend, "args": vars(args) | {"data": None}}
     for name, (relative, convert) in SETS.items():
         path = Path(args.data) / relative
         if args.only and name != args.only:
@@ -172,8 +301,10 @@ def main() -> None:
         if not path.exists():
             print(f"{name} skipped: {path} not found")
             continue
-        data = convert(path, **({"plan": _uncapped(name)} if args.all_queries else {}))
-        measure(name, data, params, args, work)
+        cap = {} if args.max_queries is None else {"plan": _plan(name, args.max_queries or None)}
+        results[name] = measure(name, convert(path, **cap), args, work)
+        if args.json:
+            args.json.write_text(json.dumps(results, indent=2, default=str))
 
 
 if __name__ == "__main__":

@@ -39,7 +39,7 @@ class TrainingPair:
 
 @dataclass(frozen=True, slots=True)
 class TuningParams:
-    """How to fine-tune: one pass at 5e-5 (on BANKING77, 3 passes over 632 pairs overfitted)."""
+    """How to fine-tune: one pass at 5e-5 (measured in docs/evaluation.md, "Tuning the encoder")."""
 
     epochs: int = 1
     batch_size: int = 32
