@@ -43,7 +43,7 @@ class RetrievalSettings(BaseSettings):
         "(packaged for a new index); set: an index built by another model is refused.",
     )
     encoder: EncoderBackend = Field(
-        "onnx-int8-mixed",
+        "onnx-int8",
         description="Dense backend: onnx-fp32, onnx-int8, onnx-int8-mixed or torch. Unset: an "
         "existing index's own (this default for a new one); set: another is refused.",
     )

@@ -88,9 +88,7 @@ def banking(data_dir: Path) -> Dataset:
 
 @pytest.fixture(scope="module")
 def report(banking: Dataset) -> EscalationReport:
-    # 85%: a promise the folds of this 160-query slice can keep (at 90%, with 90% confidence on
-    # about 120 calibration queries, the default encoder answers nothing here).
-    return escalation_replay(banking, target_precision=0.85, folds=4)
+    return escalation_replay(banking, target_precision=0.9, folds=4)
 
 
 def test_cross_fitted_operating_point_on_banking77_slice(report: EscalationReport) -> None:
@@ -156,12 +154,12 @@ def test_each_fold_says_whether_the_promise_held(report: EscalationReport) -> No
         assert f["answered"] == (answered & here).sum()
         if f["answered"]:
             assert f["precision"] == pytest.approx(right[answered & here].mean())
-            assert f["held"] == (f["precision"] >= 0.85)
+            assert f["held"] == (f["precision"] >= 0.9)
         assert f["no_match"] == (no_match & here).sum()
         assert f["answer_threshold"] > 0.0
         assert f["guard_threshold"] <= f["answer_threshold"]
     promise = out["promise"]
-    assert promise == {"target_precision": 0.85, "confidence_level": 0.9,
+    assert promise == {"target_precision": 0.9, "confidence_level": 0.9,
                        "no_match_escalation": 0.95, "folds": 4,
                        "precision_held": sum(f["held"] for f in out["folds"]),
                        "guard_held": sum(f["guard_held"] for f in out["folds"])}  # fmt: skip
