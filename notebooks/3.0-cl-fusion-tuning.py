@@ -69,7 +69,8 @@ rules = [
     *grid(rrf_k=(10, 60), weight_dense=(1.0, 1.5, 3.0)),
 ]
 lists = {name: (data, candidate_lists(data)) for name, data in sets.items()}
-table = fusion_table(lists, list({label(r): r for r in rules}.values()))
+by_label = {label(r): r for r in rules}
+table = fusion_table(lists, list(by_label.values()))
 ranked = worst_case(table[~table["setting"].isin(["dense", "bm25"])])
 (100 * ranked.head(10)).round(2)
 
@@ -101,8 +102,8 @@ plt.tight_layout()
 
 # %%
 first = ranked[ranked.index.str.startswith("dense_first")].copy()
-first["margin"] = [float(s.split("m=")[1].split()[0]) for s in first.index]
-first["lead"] = [float(s.split("lead=")[1]) for s in first.index]
+first["margin"] = [by_label[s]["tie_margin"] for s in first.index]
+first["lead"] = [by_label[s]["lexical_lead"] for s in first.index]
 pivot = first.pivot_table(index="margin", columns="lead", values="worst") * 100
 fig, ax = plt.subplots(figsize=(5, 3.5))
 image = ax.imshow(pivot.values, cmap="RdBu", aspect="auto", vmin=-np.abs(pivot.values).max(),

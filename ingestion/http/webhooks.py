@@ -190,7 +190,7 @@ class RejectionTally:
             inbox.record_rejection(self.store, source=source, reason=reason, count=count)
 
 
-def _reject(store: Store, source: str, exc: WebhookRejected, tally: RejectionTally) -> JSONResponse:
+def _reject(source: str, exc: WebhookRejected, tally: RejectionTally) -> JSONResponse:
     tally.add(source, exc.reason)
     log.warning("webhook rejected: source=%s reason=%s (%s)", source, exc.reason, exc)
     return JSONResponse(
@@ -241,7 +241,8 @@ async def receive_webhook(
             delivery_id, ticket_id = standard_delivery(request.headers, body, settings)
     except WebhookRejected as exc:
         tally: RejectionTally = request.app.state.webhook_rejections
-        return await run_in_threadpool(_reject, store, counted_as, exc, tally)
+        # in a thread: the tally writes to the store when its flush is due
+        return await run_in_threadpool(_reject, counted_as, exc, tally)
     return await run_in_threadpool(
         _store, request, store, settings, source, delivery_id, ticket_id, body
     )
