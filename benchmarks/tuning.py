@@ -4,11 +4,11 @@ For each data set, the project's own split (`caseloop eval convert …` defaults
 whose questions must escalate, cases and questions on a seeded clock) is indexed with the
 default backend; `flows.tuning.tune` fine-tunes MiniLM on the earlier 80% of the answerable
 questions (question → a case of its intent) and compares both encoders on the later 20%
-(MRR@10 of the dense ranking over every case, paired bootstrap interval of the gain). Then the
-escalation replay of `evaluation` runs on that later period only (all its questions, no-match
-ones included; all cases, each visible from its resolution time) with each encoder, the verdict
-cross-fitted per encoder. The tuned model is kept whatever the gain (``min_gain=-1``) so it can
-be replayed; the line says whether the shipped rule (interval above 0) would have switched.
+(MRR@10 of the dense ranking over every case, paired bootstrap interval of the gain), then
+replays that later period as escalations with each encoder (`flows.tuning.drop_check`: all its
+questions, no-match ones included; all cases, each visible from its resolution time; the verdict
+cross-fitted per encoder). The replay runs whatever the MRR gain (``min_gain=-1``); the line
+says whether the shipped rule (MRR interval above 0 and a drop that does not fall) switches.
 
 ``--grid`` chooses the epochs and learning rate on the training slice only: each candidate is
 tuned on the earlier 80% of the training questions and judged on the later 20% of them (the
@@ -45,13 +45,12 @@ import retrieval
 from evaluation import (
     Dataset,
     SplitPlan,
-    bootstrap_ratios,
     convert_banking77,
     convert_bitext,
     escalation_replay,
 )
-from evaluation.bootstrap import ratio
 from evaluation.casebase import case_document
+from evaluation.escalation import FIGURES, compare
 from flows.tuning import split, training_pairs, tune
 from retrieval.finetune import TuningParams, fine_tune
 
@@ -62,14 +61,6 @@ SETS = {
         convert_bitext,
     ),
 }
-
-
-def later_period(dataset: Dataset, holdout: float) -> Dataset:
-    """Every case, and the questions asked from the first held-out question on."""
-    _, held = split(dataset, holdout)
-    start = min(q.asked_at for q in held if q.asked_at)
-    queries = tuple(q for q in dataset.queries if q.asked_at and q.asked_at >= start)
-    return Dataset(dataset.cases, queries)
 
 
 def _fmt(e: dict[str, Any]) -> str:
@@ -132,9 +123,10 @@ def select_by_drop(
     period = Dataset(
         dataset.cases, tuple(q for q in dataset.queries if q.asked_at and start <= q.asked_at < end)
     )
-    current = replay_row(period, settings, work / "select-current")
+    current = escalation_replay(period, settings=settings, workdir=work / "select-current")
     print(
-        f"  current: escalation drop {_fmt(current['escalation_drop'])} over {len(period.queries)}"
+        f"  current: escalation drop {_fmt(current.ours.estimates['escalation_drop'].as_dict())} "
+        f"over {len(period.queries)}"
     )
     tried: list[dict[str, Any]] = []
     for n, params in enumerate(grid):
@@ -142,8 +134,9 @@ def select_by_drop(
         pairs = training_pairs(inner, inner_train, seed=params.seed)
         model = fine_tune(index.encoder_choice.model, pairs, work / f"select-{n}", params)
         tuned = settings.model_copy(update={"model": str(model.folder)})
-        row = replay_row(period, tuned, work / f"select-replay-{n}")
-        gain = bootstrap_ratios({"d": ratio(row["answered"] - current["answered"])})["d"].as_dict()
+        report = escalation_replay(period, settings=tuned, workdir=work / f"select-replay-{n}")
+        gain = compare(report, current)["escalation_drop"].as_dict()
+        row = {k: report.ours.estimates[k].as_dict() for k in FIGURES}
         seconds = time.perf_counter() - started
         print(
             f"  {params.epochs} × {params.learning_rate:g}: {len(pairs)} pairs, escalation drop "
@@ -152,20 +145,10 @@ def select_by_drop(
             f"{_fmt(row['no_match_escalated'])} ({seconds:.0f} s)"
         )
         tried.append({"params": dataclasses.asdict(params), "gain": gain, "seconds": seconds})
-        tried[-1] |= {k: v for k, v in row.items() if k != "answered"}
-    tried.insert(0, {"current": {k: v for k, v in current.items() if k != "answered"}})
+        tried[-1] |= row
+    tried.insert(0, {"current": {k: current.ours.estimates[k].as_dict() for k in FIGURES}})
     best = grid[int(np.argmax([t["gain"]["value"] for t in tried[1:]]))]
     return best, tried
-
-
-def replay_row(
-    dataset: Dataset, settings: retrieval.RetrievalSettings, work: Path
-) -> dict[str, Any]:
-    report = escalation_replay(dataset, target_precision=0.95, settings=settings, workdir=work)
-    figures = report.as_dict()
-    row = {k: figures[k] for k in ("escalation_drop", "answered_precision", "no_match_escalated")}
-    row["answered"] = np.array([s.answered for s in report.steps], dtype=float)
-    return row
 
 
 def measure(name: str, dataset: Dataset, args: argparse.Namespace, work: Path) -> dict[str, Any]:
@@ -197,47 +180,32 @@ def measure(name: str, dataset: Dataset, args: argparse.Namespace, work: Path) -
         )
         seconds = time.perf_counter() - started
     out.update(params=dataclasses.asdict(params), tune=report.to_dict(), tune_seconds=seconds)
-    if report.gain is None or report.model is None:
+    if report.gain is None:
         print(f"## {name}: {report.line()}")
         return out
-    would = report.gain.low is not None and report.gain.low > 0
+    would = report.gain.low is not None and report.gain.low > 0 and report.switched
     out["would_switch"] = would
     print(
         f"## {name}: {len(dataset.cases)} cases, {report.pairs} training pairs, "
         f"{report.held_out} later questions; {params.epochs} × {params.learning_rate:g}; "
-        f"tuning + judging took {seconds:.0f} s"
+        f"tuning, judging and replaying took {seconds:.0f} s"
     )
-    print(report.line().replace("switched", "kept for the replay"))
-    print(
-        f"the shipped rule (interval of the gain above 0) would {'switch' if would else 'keep the current encoder'}"
-    )
-    later = later_period(dataset, args.holdout)
-    tuned = base.model_copy(update={"model": str(report.model)})
-    rows = {
-        "current": replay_row(later, base, work / name / "replay-current"),
-        "tuned": replay_row(later, tuned, work / name / "replay-tuned"),
-    }
-    print(
-        f"escalation replay on the later period ({len(later.queries)} questions, target precision 95%, "
-        f"cross-fitted over 5 time-ordered folds):"
-    )
-    print(
-        f"{'encoder':8} {'escalation drop':>22} {'answered precision':>22} {'no-match escalated':>22}"
-    )
-    for label, row in rows.items():
+    print(report.line())
+    print(f"the shipped rule would {'switch' if would else 'keep the current encoder'}")
+    if report.drop is not None:
+        drop = report.drop
         print(
-            f"{label:8} {_fmt(row['escalation_drop']):>22} {_fmt(row['answered_precision']):>22} "
-            f"{_fmt(row['no_match_escalated']):>22}"
+            f"escalation replay on the later period ({drop.queries} questions, target precision "
+            f"{drop.target_precision:.0%}, cross-fitted over 5 time-ordered folds):"
         )
-    paired = bootstrap_ratios({"d": ratio(rows["tuned"]["answered"] - rows["current"]["answered"])})
-    print(
-        f"escalation drop, tuned − current, paired over the same questions: {_fmt(paired['d'].as_dict())}"
-    )
-    out["later_questions"] = len(later.queries)
-    out["replay"] = {
-        label: {k: v for k, v in row.items() if k != "answered"} for label, row in rows.items()
-    }
-    out["replay"]["drop_gain"] = paired["d"].as_dict()
+        print(f"{'encoder':8} " + " ".join(f"{figure:>22}" for figure in FIGURES[:2] + FIGURES[3:]))
+        for label, point in (("current", drop.current), ("tuned", drop.tuned)):
+            print(
+                f"{label:8} "
+                + " ".join(
+                    f"{_fmt(point.estimates[f].as_dict()):>22}" for f in FIGURES[:2] + FIGURES[3:]
+                )
+            )
     return out
 
 

@@ -94,6 +94,33 @@ def differences(ours: Rule, other: Rule, no_match: Flags, *, seed: int = 0) -> d
     return paired_differences({name: (a[name], b[name]) for name in FIGURES}, seed=seed)
 
 
+def compare(new: EscalationReport, old: EscalationReport, *, seed: int = 0) -> dict[str, Estimate]:
+    """``new`` minus ``old`` on each figure, two replays of the same queries (e.g. two encoders),
+    with paired bootstrap intervals."""
+    if [s.query_id for s in new.steps] != [s.query_id for s in old.steps]:
+        raise ReplayError("compare: the two replays did not replay the same queries in order")
+    return differences(_rule(new.steps), _rule(old.steps), _no_match(new.steps), seed=seed)
+
+
+def fitted_policy(report: EscalationReport) -> retrieval.VerdictPolicy:
+    """A policy calibrated on every query of the replay with its promise (e.g. to store with an
+    index embedded by the replay's encoder); ``retrieval.CalibrationError`` when none can be."""
+    everything = np.ones(len(report.steps), dtype=bool)
+    return _calibrate(_samples(report.steps, everything), report.promise)
+
+
+def _rule(steps: Sequence[ReplayStep]) -> Rule:
+    return Rule(
+        np.array([s.answered for s in steps], dtype=bool),
+        np.array([s.correct for s in steps], dtype=bool),
+        [s.reason for s in steps],
+    )
+
+
+def _no_match(steps: Sequence[ReplayStep]) -> Flags:
+    return np.array([s.no_match for s in steps], dtype=bool)
+
+
 def time_folds(n: int, folds: int) -> FoldOf:
     """Fold number of each query in replay order: ``folds`` contiguous blocks of time."""
     if folds < 2:
@@ -267,12 +294,7 @@ def _report(
     calibration: str,
     seed: int,
 ) -> EscalationReport:
-    no_match = np.array([s.no_match for s in steps])
-    ours = Rule(
-        np.array([s.answered for s in steps]),
-        np.array([s.correct for s in steps]),
-        [s.reason for s in steps],
-    )
+    no_match, ours = _no_match(steps), _rule(steps)
     dense_score = np.array([s.dense_score for s in first])
     rules = {
         "dense": baseline(dense_score, np.array([s.dense_correct for s in first]), no_match,

@@ -10,13 +10,16 @@ by `store_dataset`, or `cases.jsonl` / `queries.jsonl`), in time order:
 3. both encoders, on the index's backend, rank every case for each held-out question (exact
    cosine, the question's filters applied); the reciprocal ranks of the first relevant case in
    the top 10 are compared question by question, with a paired bootstrap interval of the gain;
-4. only if the whole 95% interval of the MRR gain is above ``min_gain`` is the tuned model kept
-   (a model folder under ``model_dir/tuned/``) and the index re-embedded with it as one new
-   generation (`retrieval.Index.reembed`); otherwise the tuned model is deleted and the index
-   is left untouched.
-
-The stored verdict policy was fitted on the previous encoder's scores; refit it (`caseloop eval
-escalation`) after a switch.
+4. if the whole 95% interval of the MRR gain is above ``min_gain``, both encoders also replay
+   the later questions (no-match ones included) as escalations (`evaluation.escalation_replay`:
+   hybrid search and the verdict, the policy cross-fitted for each encoder on its own scores,
+   the same precision promise): a better ranking that would answer fewer customers at the
+   promised precision is no gain;
+5. only if both hold (MRR gain, and an escalation drop at least the current one's) is the tuned
+   model kept (a model folder under ``model_dir/tuned/``), the index re-embedded with it as one
+   new generation (`retrieval.Index.reembed`) and a verdict policy fitted on the tuned encoder's
+   replay stored with it (the previous one was fitted on the other encoder's scores); otherwise
+   the tuned model is deleted and the index is left untouched.
 """
 
 from __future__ import annotations
@@ -35,14 +38,25 @@ import numpy as np
 import retrieval
 from evaluation import Dataset, Estimate, Query, bootstrap_ratios, convert_store
 from evaluation.bootstrap import ratio
+from evaluation.escalation import (
+    EscalationReport,
+    OperatingPoint,
+    compare,
+    escalation_replay,
+    fitted_policy,
+)
+from evaluation.folds import Promise
 from retrieval.dense import DenseEncoder
 from retrieval.encoding import load
 from retrieval.finetune import DEFAULT_PARAMS, TrainingPair, TuningParams, fine_tune
 from retrieval.manifest import EncoderChoice
+from retrieval.model import EncoderModel
 
 Progress = Callable[[str, int, int], None]
 DEPTH = 10
-MIN_TRAIN, MIN_HELD_OUT = 20, 10
+MIN_TRAIN, MIN_HELD_OUT = 20, 20
+DEFAULT_PROMISE = Promise()  # `caseloop eval escalation`'s: 95% precision kept with 90% confidence
+REPLAY_FOLDS = 5  # fewer when the later questions are few: at least 10 a fold
 
 
 @dataclass(frozen=True, slots=True)
@@ -58,15 +72,18 @@ class TuneReport:
     reason: str
     encoder: str
     model: Path | None = None
+    drop: DropCheck | None = None
 
     def line(self) -> str:
         """One line for logs and the CLI."""
         if self.gain is None:
             return f"encoder tuning: not tuned ({self.reason})"
+        drop = f"; {self.drop.line()}" if self.drop else ""
         return (
             f"encoder tuning: {self.pairs} pairs, held-out MRR@{DEPTH} {_pct(self.current)} → "
-            f"{_pct(self.tuned)}, gain {_pct(self.gain)} over {self.held_out} later questions; "
-            f"{'switched' if self.switched else 'kept the current encoder'} ({self.reason})"
+            f"{_pct(self.tuned)}, gain {_pct(self.gain)} over {self.held_out} later questions"
+            f"{drop}; {'switched' if self.switched else 'kept the current encoder'} "
+            f"({self.reason})"
         )
 
     def to_dict(self) -> dict[str, Any]:
@@ -86,6 +103,42 @@ class TuneReport:
             "reason": self.reason,
             "encoder": self.encoder,
             "model": str(self.model) if self.model else None,
+            "escalation": self.drop.to_dict() if self.drop else None,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class DropCheck:
+    """Both encoders replayed as escalations over the later questions: each one's figures
+    (escalation drop, answered precision, no-match escalated, …) and the paired differences."""
+
+    queries: int
+    target_precision: float
+    current: OperatingPoint
+    tuned: OperatingPoint
+    difference: Mapping[str, Estimate]  # tuned − current
+
+    @property
+    def holds(self) -> bool:
+        """The tuned encoder answers at least as many customers at the promised precision."""
+        gain = self.difference["escalation_drop"].value
+        return gain is not None and gain >= 0.0
+
+    def line(self) -> str:
+        return (
+            f"escalation drop at {self.target_precision:.0%} target "
+            f"{_pct(self.current.estimates['escalation_drop'])} → "
+            f"{_pct(self.tuned.estimates['escalation_drop'])}, difference "
+            f"{_pct(self.difference['escalation_drop'])} over {self.queries} later questions"
+        )
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "queries": self.queries,
+            "target_precision": self.target_precision,
+            "current": self.current.as_dict(),
+            "tuned": self.tuned.as_dict(),
+            "difference": {name: e.as_dict() for name, e in self.difference.items()},
         }
 
 
@@ -167,6 +220,7 @@ def tune(
     min_gain: float = 0.0,
     positives: Mapping[str, frozenset[str]] | None = None,
     out: Path | None = None,
+    promise: Promise = DEFAULT_PROMISE,
     progress: Progress | None = None,
 ) -> TuneReport:
     """Fine-tune the index's encoder on ``dataset`` and switch the index if it is better."""
@@ -200,28 +254,109 @@ def tune(
             seed=params.seed,
         )
         gain = figures["gain"]
-        better = gain.low is not None and gain.low > min_gain
-        reason = (
-            f"the 95% interval of the gain is above {min_gain}"
-            if better
-            else f"the 95% interval of the gain reaches {min_gain} or below"
-        )
+        drop, replayed = None, None
+        if gain.low is not None and gain.low > min_gain:
+            later = later_questions(dataset, train)
+            drop, replayed = drop_check(later, current, tuned, settings, promise, params.seed)
+        better = drop is not None and drop.holds
+        reason = _reason(gain, min_gain, drop)
         kept = None
-        if better:
+        if better and replayed is not None:
             kept = (
                 out
                 or workdir / f"{_slug(current.model.name)}-{dt.datetime.now(dt.UTC):%Y%m%dT%H%M%SZ}"
             )
             shutil.move(scratch / "model", kept)
             index.reembed(
-                kept, progress=(lambda d, t: progress("re-embedding", d, t)) if progress else None
+                kept,
+                policy=_policy_of(replayed),
+                progress=(lambda d, t: progress("re-embedding", d, t)) if progress else None,
             )
     finally:
         shutil.rmtree(scratch, ignore_errors=True)
     return TuneReport(
         len(pairs), len(held), figures["current"], figures["tuned"], gain, better, reason,
-        index.encoder_choice.describe(), kept,
+        index.encoder_choice.describe(), kept, drop,
     )  # fmt: skip
+
+
+def _policy_of(replay: EscalationReport) -> retrieval.VerdictPolicy | None:
+    """The policy the tuned encoder's replay supports (None: the index keeps its own)."""
+    try:
+        return fitted_policy(replay)
+    except retrieval.CalibrationError:
+        return None
+
+
+def _reason(gain: Estimate, min_gain: float, drop: DropCheck | None) -> str:
+    if gain.low is None or gain.low <= min_gain:
+        return f"the 95% interval of the MRR gain reaches {min_gain} or below"
+    if drop is None:
+        return (
+            f"the MRR gain's interval is above {min_gain}, but too few later questions to "
+            f"replay as escalations (at least {2 * 10})"
+        )
+    if not drop.holds:
+        return (
+            f"the MRR gain's interval is above {min_gain}, but the escalation drop at the "
+            "promised precision would fall"
+        )
+    return (
+        f"the 95% interval of the MRR gain is above {min_gain} and the escalation drop "
+        "does not fall"
+    )
+
+
+def later_questions(dataset: Dataset, train: Sequence[Query]) -> Dataset:
+    """Every case, and the questions after the last training question (no-match ones too)."""
+    latest = dt.datetime.max.replace(tzinfo=dt.UTC)
+    trained = {query.query_id for query in train}
+    last = max(((q.asked_at or latest, q.query_id) for q in train), default=None)
+    queries = tuple(
+        query
+        for query in dataset.queries
+        if query.query_id not in trained
+        and (last is None or (query.asked_at or latest, query.query_id) > last)
+    )
+    return Dataset(dataset.cases, queries)
+
+
+def drop_check(
+    later: Dataset,
+    current: EncoderChoice,
+    tuned: EncoderModel,
+    settings: retrieval.RetrievalSettings,
+    promise: Promise = DEFAULT_PROMISE,
+    seed: int = 0,
+) -> tuple[DropCheck | None, EscalationReport | None]:
+    """Replay ``later`` as escalations with each encoder (policies cross-fitted on each one's
+    own scores); the figures, and the tuned encoder's replay. None when too few questions."""
+    folds = min(REPLAY_FOLDS, len(later.queries) // 10)
+    if folds < 2:
+        return None, None
+    reports = [
+        escalation_replay(
+            later,
+            target_precision=promise.target_precision,
+            confidence_level=promise.confidence_level,
+            no_match_escalation=promise.no_match_escalation,
+            folds=folds,
+            settings=settings.model_copy(
+                update={"model": model.source, "encoder": current.backend}
+            ),
+            seed=seed,
+        )
+        for model in (current.model, tuned)
+    ]
+    before, after = reports
+    check = DropCheck(
+        queries=before.n_queries,
+        target_precision=promise.target_precision,
+        current=before.ours,
+        tuned=after.ours,
+        difference=compare(after, before, seed=seed),
+    )
+    return check, after
 
 
 def _slug(name: str) -> str:

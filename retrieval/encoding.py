@@ -24,6 +24,7 @@ from retrieval.settings import RetrievalSettings
 
 if TYPE_CHECKING:
     from retrieval.index import Index
+    from retrieval.verdict import VerdictPolicy
 
 Progress = Callable[[int, int], None]
 _BATCH = 256
@@ -80,14 +81,21 @@ def load(choice: EncoderChoice, settings: RetrievalSettings) -> DenseEncoder:
 
 
 def reembed(
-    index: Index, choice: EncoderChoice, settings: RetrievalSettings, progress: Progress | None
+    index: Index,
+    choice: EncoderChoice,
+    settings: RetrievalSettings,
+    progress: Progress | None,
+    policy: VerdictPolicy | None = None,
 ) -> None:
-    """Embed every case of ``index`` with ``choice`` and replace the collection with the result."""
+    """Embed every case of ``index`` with ``choice`` and replace the collection with the result
+    (with ``policy`` as the index's verdict policy when given)."""
     encoder = load(choice, settings)
     engine = index.engine
     manifest = dict(engine.manifest() or {})
     manifest.update(model=choice.model.name, dimension=choice.model.dimension)
     manifest["encoder"] = choice.record()
+    if policy is not None:
+        manifest["policy"] = policy.to_dict()
     total = engine.count()
 
     def batches() -> Iterator[Sequence[StoredPoint]]:

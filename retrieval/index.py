@@ -108,19 +108,22 @@ class Index:
         model: str | Path | None = None,
         backend: str | None = None,
         *,
+        policy: VerdictPolicy | None = None,
         progress: Progress | None = None,
     ) -> EncoderChoice:
         """Embed every case again with another model and/or backend, as one new generation.
 
         ``model``: ``packaged`` or a model folder (default: the current one); ``backend``:
         default the current one. The new encoder is recorded in the manifest; readers whose
-        settings name no encoder follow it. Returns the new choice.
+        settings name no encoder follow it. ``policy``: the verdict policy the new generation
+        keeps (one fitted on the new encoder's scores; default: the current one). Returns the
+        new choice.
         """
         current = self.encoder_choice
         chosen = resolve_model(model) if model is not None else current.model
         settings = self._settings.model_copy(update={"encoder": backend or current.backend})
         choice = EncoderChoice(chosen, settings.encoder)
-        reembed(self, choice, settings, progress)
+        reembed(self, choice, settings, progress, policy)
         self._binding.adopt(choice)
         self._manifest = self._policy = None
         return choice

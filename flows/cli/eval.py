@@ -61,6 +61,14 @@ Banking77Opt = Annotated[
     ),
 ]
 JsonOut = Annotated[Path | None, typer.Option("--json", help="Also write the figures here.")]
+# The precision promise and the no-match guard, as `eval escalation` and `tune` take them.
+TargetOpt = Annotated[float, typer.Option(help="Answered precision to reach.")]
+ConfidenceOpt = Annotated[
+    float, typer.Option(help="Confidence that new answers meet the target (0: observed precision).")
+]
+NoMatchOpt = Annotated[
+    float, typer.Option(help="Share of queries no case answers that must escalate (guard).")
+]
 Workdir = Annotated[
     Path | None, typer.Option(help="Folder for the scratch index (default: a temporary one).")
 ]
@@ -270,14 +278,9 @@ def escalation(
     queries: QueriesOpt = None,
     semeval: SemevalOpt = None,
     banking77: Banking77Opt = None,
-    target_precision: Annotated[float, typer.Option(help="Answered precision to reach.")] = 0.95,
-    confidence: Annotated[
-        float,
-        typer.Option(help="Confidence that new answers meet the target (0: observed precision)."),
-    ] = 0.9,
-    no_match_escalation: Annotated[
-        float, typer.Option(help="Share of queries no case answers that must escalate (guard).")
-    ] = 0.95,
+    target_precision: TargetOpt = 0.95,
+    confidence: ConfidenceOpt = 0.9,
+    no_match_escalation: NoMatchOpt = 0.95,
     folds: Annotated[int, typer.Option(help="Time-ordered folds for cross-fitting.")] = 5,
     calibration: Annotated[
         Path | None,

@@ -12,6 +12,7 @@ from rich.progress import TaskID
 
 from flows.cli import context
 from flows.cli.app import app
+from flows.cli.eval import ConfidenceOpt, NoMatchOpt, TargetOpt
 
 
 def _fail(exc: Exception) -> typer.Exit:
@@ -48,6 +49,9 @@ def tune_command(
     min_gain: Annotated[
         float, typer.Option(help="Switch only if the gain's 95% interval is above this MRR.")
     ] = 0.0,
+    target_precision: TargetOpt = 0.95,
+    confidence: ConfidenceOpt = 0.9,
+    no_match_escalation: NoMatchOpt = 0.95,
     out: Annotated[
         Path | None,
         typer.Option(file_okay=False, help="Where to keep a better model (default: model_dir)."),
@@ -57,9 +61,11 @@ def tune_command(
     ] = None,
 ) -> None:
     """Fine-tune the index's encoder on (question → resolved case) pairs, judge it on later
-    questions, and re-embed the index with it only when it is better."""
+    questions (ranking, and escalation drop at the promised precision), and re-embed the index
+    with it only when it is better."""
     import retrieval
     from evaluation import EvaluationError, load_dataset
+    from evaluation.folds import Promise
     from flows.tuning import params_from, store_dataset, tune
 
     if (cases is None) != (queries is None):
@@ -72,6 +78,7 @@ def tune_command(
         else:
             url = database_url or context.ingestion_settings(ctx).resolved_database_url
             dataset, positives = store_dataset(url)
+        promise = Promise(target_precision, confidence, no_match_escalation)
         params = params_from(
             settings, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size
         )
@@ -89,7 +96,7 @@ def tune_command(
             report = tune(
                 index, dataset, settings=settings, params=params, min_gain=min_gain,
                 holdout=holdout or settings.tune_holdout, positives=positives, out=out,
-                progress=progress,
+                promise=promise, progress=progress,
             )  # fmt: skip
     except (retrieval.RetrievalError, EvaluationError, ValueError) as exc:
         raise _fail(exc) from exc

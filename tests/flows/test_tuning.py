@@ -18,16 +18,22 @@ from typer.testing import CliRunner
 import retrieval
 from evaluation import Case, Dataset, Query, write_dataset
 from evaluation.casebase import case_document
-from evaluation.converters.banking77 import read_banking77
+from evaluation.converters.banking77 import convert_banking77, read_banking77
+from evaluation.converters.intent_split import SplitPlan
+from evaluation.folds import Promise
 from flows.cli import app
-from flows.tuning import TuneReport, reciprocal_ranks, split, tune
+from flows.tuning import TuneReport, drop_check, later_questions, reciprocal_ranks, split, tune
 from retrieval.dense import load_encoder
-from retrieval.finetune import TuningParams
+from retrieval.finetune import TrainingPair, TuningParams, fine_tune
+from retrieval.manifest import EncoderChoice
 from retrieval.model import resolve_model
 
 SAMPLE = Path(__file__).parents[2] / "evaluation" / "data" / "banking77" / "train-sample.csv"
 START = dt.datetime(2026, 1, 1, tzinfo=dt.UTC)
 SMALL = TuningParams(epochs=2, batch_size=32, learning_rate=1e-4)
+# A promise this little history can keep (95% with 90% confidence answers nothing on it).
+DAMAGING = TuningParams(epochs=2, batch_size=32, learning_rate=2e-3)  # on mismatched pairs
+LOOSE = Promise(target_precision=0.8, confidence_level=0.0, no_match_escalation=0.8)
 
 
 def titled_history(questions: int = 300) -> Dataset:
@@ -94,8 +100,15 @@ def test_a_small_fine_tune_improves_mrr_on_later_questions_and_switches(
     data = titled_history()
     with _index(tmp_path / "index", settings, data) as index:
         before = _generations(tmp_path / "index")
-        report = tune(index, data, settings=settings, params=SMALL, holdout=0.4)
+        report = tune(index, data, settings=settings, params=SMALL, holdout=0.4, promise=LOOSE)
         assert report.switched, report.line()
+        # the later questions were also replayed as escalations, and the drop did not fall
+        assert report.drop is not None
+        assert report.drop.queries == 120
+        assert report.drop.difference["escalation_drop"].value >= 0  # type: ignore[operator]
+        assert "escalation drop at 80% target" in report.line()
+        policy = (index.engine.manifest() or {})["policy"]
+        assert policy["samples"] == 120  # fitted on the tuned encoder's replay, stored with it
         assert report.current is not None
         assert report.tuned is not None
         assert report.gain is not None
@@ -161,3 +174,29 @@ def test_tune_refuses_half_a_data_set_in_one_line(tmp_path: Path) -> None:
     result = CliRunner().invoke(app, ["tune", "--cases", str(tmp_path / "cases.jsonl")])
     assert result.exit_code == 1
     assert "--cases and --queries go together" in result.output
+
+
+def test_an_encoder_that_answers_fewer_customers_fails_the_escalation_check(
+    tmp_path: Path, settings: retrieval.RetrievalSettings
+) -> None:
+    # BANKING77 messages as cases, later messages (10 intents without a case among them) as
+    # questions; a model trained on mismatched pairs ranks worse and so answers fewer of them
+    # at the promised precision: the check that stands between a tune and a switch says no.
+    data = convert_banking77(SAMPLE, SplitPlan(max_queries=200))
+    train, _ = split(data, 0.4)
+    later = later_questions(data, train)
+    assert later.queries
+    assert not {q.query_id for q in train} & {q.query_id for q in later.queries}
+    current = EncoderChoice(resolve_model("packaged"), "torch")
+    cases = [case.problem for case in data.cases]
+    random.Random(1).shuffle(cases)
+    wrong = [
+        TrainingPair(q.text, "x", text, frozenset()) for q, text in zip(train, cases, strict=False)
+    ]
+    worse = fine_tune(current.model, wrong, tmp_path / "worse", DAMAGING)
+    check, replay = drop_check(later, current, worse, settings, LOOSE)
+    assert check is not None
+    assert replay is not None
+    assert check.current.estimates["escalation_drop"].value > 0.2  # type: ignore[operator]
+    assert check.difference["escalation_drop"].value < 0  # type: ignore[operator]
+    assert not check.holds, check.line()
