@@ -8,7 +8,9 @@ down-projections kept fp32). Printed, per backend:
   ``assess`` query path p50/p95 on the BANKING77 index, every figure also as a ratio to torch
   measured in the same run; queries are timed round-robin over the backends so that load from
   other jobs on the machine falls on all of them alike;
-- held-out quality on every labelled set found (`evaluation`'s own converters and defaults):
+- held-out quality of the ONNX backends on every labelled set found (`evaluation`'s own
+  converters and defaults, 1,000 queries a set; torch only with ``--torch-quality``: its vectors
+  are onnx-fp32's, cosine 1.0000, so it is the speed baseline here):
   MRR of the dense and the hybrid ranking (`evaluate_retrieval`), and the escalation replay at
   95% target precision (`escalation_replay`, cross-fitted verdict): escalation drop, answered
   precision, no-match escalated, each with its 95% interval, and the paired difference of the
@@ -16,7 +18,8 @@ down-projections kept fp32). Printed, per backend:
 - the choice: among backends whose ``assess`` p95 is within the budget (15 ms), the one with the
   best *worst-case* escalation drop over the sets.
 
-``--sensitivity`` adds the node-by-node int8 scan behind ``onnx-int8-mixed``. The fusion rule
+The full run takes about half an hour on 2 shared cores (``--quick``: 200 queries a set, one
+timing round). ``--sensitivity`` adds the node-by-node int8 scan behind ``onnx-int8-mixed``. The fusion rule
 and the default verdict policy are chosen by ``benchmarks/fusion.py`` and
 ``benchmarks/verdict.py``.
 

@@ -11,8 +11,8 @@ index (a no-match: a problem no case solves, e.g. an intent held out of the inde
 2. The **no-match guard**: ``no_match_threshold`` is the conformal quantile of the no-match
    samples' confidences, the ⌈(m + 1)·q⌉-th smallest of m, so that a new no-match query escalates
    with probability at least q = ``no_match_escalation`` (exchangeability; split conformal).
-   With fewer than 1/(1 − q) − 1 no-match samples it is their highest confidence; without any,
-   the guard is off (``no_match_samples`` = 0 says so).
+   With fewer than (1 + q)/(1 − q) no-match samples (39 at q = 95%) it is their highest
+   confidence; without any, the guard is off (``no_match_samples`` = 0 says so).
 3. The **precision promise**: ``answer_threshold`` is the lowest confidence at which the samples
    answered (those the guard lets through) give a one-sided Clopper–Pearson lower bound, at
    level ``confidence_level``, of at least ``target_precision``: the precision on new queries

@@ -43,7 +43,7 @@ class RetrievalSettings(BaseSettings):
         "(packaged for a new index); set: an index built by another model is refused.",
     )
     encoder: EncoderBackend = Field(
-        "onnx-int8",
+        "onnx-int8-mixed",
         description="Dense backend: onnx-fp32, onnx-int8, onnx-int8-mixed or torch. Unset: an "
         "existing index's own (this default for a new one); set: another is refused.",
     )
@@ -76,10 +76,10 @@ class RetrievalSettings(BaseSettings):
         description="dense_first (dense order, BM25 breaks a near-tie at the top) or rrf.",
     )
     tie_margin: float = Field(
-        0.03, ge=0, description="dense_first: cosine gap within which BM25's top hit goes first."
+        0.05, ge=0, description="dense_first: cosine gap within which BM25's top hit goes first."
     )
     lexical_lead: float = Field(
-        1.1, ge=1, description="dense_first: BM25's top score over its second needed to do so."
+        1.25, ge=1, description="dense_first: BM25's top score over its second needed to do so."
     )
     rrf_k: int = Field(60, ge=1, description="rrf: reciprocal rank fusion constant.")
     weight_bm25: float = Field(1.0, ge=0, description="rrf: weight of the BM25 retriever.")

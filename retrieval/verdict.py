@@ -60,11 +60,11 @@ class VerdictPolicy:
     """
 
     # BEGIN FITTED DEFAULTS: written by `python benchmarks/verdict.py --write`; do not edit.
-    weights: tuple[float, ...] = (16.5165, 0.6710, 0.1045, 0.5928, 0.0000, 0.0000)
-    bias: float = -13.7436
-    answer_threshold: float = 0.8127
-    no_match_threshold: float = 0.7267
-    evidence_floor: float = 0.6616
+    weights: tuple[float, ...] = (16.6725, 0.5836, 0.1284, 0.5232, 0.0000, 0.0000)
+    bias: float = -13.8628
+    answer_threshold: float = 0.8
+    no_match_threshold: float = 0.7067
+    evidence_floor: float = 0.6607
     lexical_floor: float = 2.0
     conflict_margin: float = 0.03
     target_precision: float = 0.95

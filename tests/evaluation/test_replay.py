@@ -88,7 +88,10 @@ def banking(data_dir: Path) -> Dataset:
 
 @pytest.fixture(scope="module")
 def report(banking: Dataset) -> EscalationReport:
-    return escalation_replay(banking, target_precision=0.9, folds=4)
+    # 85%: a promise the folds of this 160-query slice can keep. At 90%, with 90% confidence on
+    # about 120 calibration queries a fold, the default encoder (onnx-int8-mixed) answers nothing
+    # here, which would leave the answered figures below unchecked; at 85% every fold answers.
+    return escalation_replay(banking, target_precision=0.85, folds=4)
 
 
 def test_cross_fitted_operating_point_on_banking77_slice(report: EscalationReport) -> None:
@@ -148,18 +151,19 @@ def test_each_fold_says_whether_the_promise_held(report: EscalationReport) -> No
     no_match = np.array([s.no_match for s in report.steps])
     fold = time_folds(len(report.steps), 4)
     assert [f["fold"] for f in out["folds"]] == [0, 1, 2, 3]
+    assert all(f["answered"] for f in out["folds"]), "every fold answers: the checks below run"
     for f in out["folds"]:
         here = fold == f["fold"]
         assert f["queries"] == here.sum()
         assert f["answered"] == (answered & here).sum()
         if f["answered"]:
             assert f["precision"] == pytest.approx(right[answered & here].mean())
-            assert f["held"] == (f["precision"] >= 0.9)
+            assert f["held"] == (f["precision"] >= 0.85)
         assert f["no_match"] == (no_match & here).sum()
         assert f["answer_threshold"] > 0.0
         assert f["guard_threshold"] <= f["answer_threshold"]
     promise = out["promise"]
-    assert promise == {"target_precision": 0.9, "confidence_level": 0.9,
+    assert promise == {"target_precision": 0.85, "confidence_level": 0.9,
                        "no_match_escalation": 0.95, "folds": 4,
                        "precision_held": sum(f["held"] for f in out["folds"]),
                        "guard_held": sum(f["guard_held"] for f in out["folds"])}  # fmt: skip

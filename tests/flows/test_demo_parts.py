@@ -24,7 +24,7 @@ def test_bundled_sample_is_complete_and_licensed() -> None:
     sample = load_sample()
     assert sample.days == 6
     assert all(len(sample.day(day)) == 80 for day in range(1, 7))
-    assert len(sample.calibration) == 80
+    assert len(sample.calibration) == 360
     ids = [c.id for c in sample.conversations + sample.calibration]
     assert len(ids) == len(set(ids)), "a row is used twice"
     # Calibration questions include problems never seen as conversations (right action: escalate).

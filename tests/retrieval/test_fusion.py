@@ -102,10 +102,13 @@ def test_dense_first_puts_bm25_only_cases_last_in_bm25_order() -> None:
 
 def test_fuse_follows_the_settings() -> None:
     dense = [Candidate("a", 0.80), Candidate("b", 0.79)]
-    bm25 = [Candidate("b", 9.0), Candidate("c", 8.0), Candidate("d", 1.0)]
+    # BM25 sure of "b" (9.0 ≥ 1.25 × 7.0) and the cosines within 0.05: the default swaps them
+    bm25 = [Candidate("b", 9.0), Candidate("c", 7.0), Candidate("d", 1.0)]
     assert [f.case_id for f in fuse(dense, bm25, RetrievalSettings())] == ["b", "a", "c", "d"]
     rrf = RetrievalSettings(fusion="rrf", rrf_k=60, weight_dense=1.0, weight_bm25=1.0)
     assert [f.case_id for f in fuse(dense, bm25, rrf)] == ["b", "a", "c", "d"]
     assert fuse(dense, bm25, rrf)[0].score == pytest.approx(1 / 62 + 1 / 61)
     tight = RetrievalSettings(tie_margin=0.0)
     assert [f.case_id for f in fuse(dense, bm25, tight)][:2] == ["a", "b"]
+    unsure = RetrievalSettings(lexical_lead=1.5)  # 9.0 < 1.5 × 7.0
+    assert [f.case_id for f in fuse(dense, bm25, unsure)][:2] == ["a", "b"]

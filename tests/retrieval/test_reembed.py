@@ -28,7 +28,7 @@ def test_reembed_publishes_one_generation_that_readers_follow(
     follow = retrieval.RetrievalSettings(
         model_dir=settings.model_dir, filter_keys=["tenant", "product"], reload_interval=0.0
     )
-    strict = follow.model_copy(update={"model": "packaged", "encoder": "onnx-int8"})
+    strict = follow.model_copy(update={"model": "packaged", "encoder": settings.encoder})
     with retrieval.open_index(folder, settings=settings) as writer:
         writer.upsert(documents())
     before = _generations(folder)

@@ -87,6 +87,17 @@ def test_the_guard_is_the_conformal_quantile_of_no_match_confidences() -> None:
     assert no_match_guard(np.array([]), 0.95) == 0.0  # nothing to fit: off
 
 
+@pytest.mark.parametrize(("m", "above_max"), [(19, True), (28, True), (38, True), (39, False)])
+def test_below_39_no_match_samples_the_guard_sits_above_the_most_confident_one(
+    m: int, above_max: bool
+) -> None:
+    # ⌈(m + 1) × 0.95⌉ ≥ m for m < 39: one confident no-match sample decides the guard (the
+    # demo's former 80-question calibration had 28, one of them at confidence 0.98)
+    scores = np.array([*(i / (2 * m) for i in range(m - 1)), 0.98])
+    guard = no_match_guard(scores, 0.95)
+    assert (guard > 0.98) == above_max
+
+
 def test_binomial_tail_matches_a_direct_sum() -> None:
     direct = sum(math.comb(20, i) * 0.9**i * 0.1 ** (20 - i) for i in range(19, 21))
     assert binomial_tail(19, 20, 0.9) == pytest.approx(direct)
