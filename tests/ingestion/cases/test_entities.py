@@ -95,3 +95,24 @@ def test_text_with_nothing_a_name_can_be_is_not_read(model: EntityModel) -> None
     # A date right after a birth cue can be a date of birth: read.
     text = "date of birth 12 march 1985, please update it."
     assert model_windows(text, _tokens(model, text)) == [(0, len(text))]
+
+
+def test_artifacts_read_from_arrays_are_presidios_own(model: EntityModel) -> None:
+    from presidio_analyzer.nlp_engine import SpacyNlpEngine
+
+    engine = model._analyzer.nlp_engine
+    texts = [c.reply for c in load_sample().conversations[:40]]
+    texts += ["", "Karim Haddad was born on 12 March 1985 in Lyon."]
+    for ours_doc, theirs_doc in zip(
+        engine.nlp["en"].pipe(texts), engine.nlp["en"].pipe(texts), strict=True
+    ):
+        ours = engine._doc_to_nlp_artifact(ours_doc, "en")
+        theirs = SpacyNlpEngine._doc_to_nlp_artifact(engine, theirs_doc, "en")
+        assert ours.lemmas == theirs.lemmas
+        assert ours.tokens_indices == theirs.tokens_indices
+        assert ours.keywords == theirs.keywords
+        assert ours.scores == theirs.scores
+        assert [(e.start_char, e.end_char, e.label_) for e in ours.entities] == [
+            (e.start_char, e.end_char, e.label_) for e in theirs.entities
+        ]
+        assert type(engine) is not SpacyNlpEngine  # the array reader is the one in use
