@@ -38,7 +38,7 @@ import re
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from functools import cache
+from functools import cache, lru_cache
 from urllib.parse import parse_qsl, urlsplit
 
 import phonenumbers
@@ -83,6 +83,7 @@ _SPELLED_EMAIL = re.compile(
 )
 # Phone-shaped digit runs the libphonenumber matcher rejects as impossible numbers.
 _PHONE_SHAPED = re.compile(r"(?<![\w+])(?:\+|00|0)\d[\d ()./-]{6,}\d(?!\w)")
+_PLUS = re.compile("[+\uff0b]")  # the plus signs libphonenumber reads
 _DIGIT_RUN = re.compile(r"\d[\d\s().\-/]*\d")
 _DATE = re.compile(r"\d{4}[-./]\d{1,2}[-./]\d{1,2}|\d{1,2}[-./]\d{1,2}[-./]\d{2,4}")
 _IPV4 = re.compile(r"(?<![\d.])(?:\d{1,3}\.){3}\d{1,3}(?!\d|\.\d)")
@@ -208,8 +209,9 @@ class Redactor:
         # libphonenumber is the slow part of redaction: skip it when no 7 digits stand together.
         if not any(len(re.sub(r"\D", "", m.group())) >= 7 for m in _DIGIT_RUN.finditer(text)):
             return
-        # None as region finds "+CC …" numbers of any country; the regions add national formats.
-        for region in (None, *self.regions):
+        # None as region finds "+CC …" numbers of any country (libphonenumber parses a number
+        # without a region only when it starts with a plus sign); the regions add national formats.
+        for region in (None, *self.regions) if _PLUS.search(text) else self.regions:
             matcher = phonenumbers.PhoneNumberMatcher(
                 text, region, leniency=phonenumbers.Leniency.POSSIBLE
             )
@@ -428,5 +430,11 @@ def _known_name(text: str, name: str | None) -> Iterator[Finding]:
 
 
 def _literal(kind: str, value: str, text: str) -> Iterator[Finding]:
-    pattern = re.compile(rf"(?<!\w){re.escape(value)}(?!\w)", re.IGNORECASE)
-    yield from _matches(kind, pattern, text)
+    yield from _matches(kind, _whole_word(value), text)
+
+
+@lru_cache(maxsize=4096)
+def _whole_word(value: str) -> re.Pattern[str]:
+    """``value`` as a whole word, any case (compiled once: each known name and address is
+    looked for in every text of its case, and again when found names are spread)."""
+    return re.compile(rf"(?<!\w){re.escape(value)}(?!\w)", re.IGNORECASE)

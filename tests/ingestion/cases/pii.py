@@ -139,13 +139,13 @@ def _parts(name: str) -> tuple[str, ...]:
     return tuple(p for p in re.split(r"[\s-]+", name) if len(p) >= 3)
 
 
-def people(count: int, seed: int = 20261126) -> list[Person]:
-    """``count`` people spread over several locales (phone, IBAN, address formats differ)."""
-    return [_person(i, seed) for i in range(count)]
+def people(count: int, seed: int = 20261126, locales: tuple[str, ...] = LOCALES) -> list[Person]:
+    """``count`` people spread over ``locales`` (phone, IBAN, address formats differ)."""
+    return [_person(i, seed, locales) for i in range(count)]
 
 
-def _person(i: int, seed: int) -> Person:
-    locale = LOCALES[i % len(LOCALES)]
+def _person(i: int, seed: int, locales: tuple[str, ...] = LOCALES) -> Person:
+    locale = locales[i % len(locales)]
     fake = Faker(locale)
     fake.seed_instance(seed + i)
     rng = random.Random(seed + i)
@@ -177,7 +177,7 @@ def _person(i: int, seed: int) -> Person:
             fake.free_email_domain(),
             i,
         ),
-        variant=i // len(LOCALES),
+        variant=i // len(locales),
     )
 
 
