@@ -18,7 +18,7 @@ embedding 100,000 texts takes about an hour here, and the measured query path (e
 query, searching, fusing, filtering) is the real one. Texts: see ``benchmarks/corpus.py``.
 Targets on 2 cores: p95 at 100,000 within 1.5× the embedding floor; indexing ≥ 0.8× embedding.
 
-    python benchmarks/retrieval.py [--quick]
+    python benchmarks/retrieval.py [--quick] [--no-baselines]
 """
 
 from __future__ import annotations
@@ -268,6 +268,11 @@ def main() -> None:
     parser.add_argument(
         "--quick", action="store_true", help="2,000 real + 20,000 perturbed cases, fewer queries"
     )
+    parser.add_argument(
+        "--no-baselines",
+        action="store_true",
+        help="skip the qdrant-client local mode and llama-index baselines (slow at 100,000)",
+    )
     args = parser.parse_args()
     small, large = (2_000, 20_000) if args.quick else (10_000, 100_000)
     n_queries, repeats, slow_queries = (50, 2, 5) if args.quick else (100, 3, 5)
@@ -287,8 +292,9 @@ def main() -> None:
     index, points = indexing(corpus, small)
     print(f"{small:,} cases (embedded engine, after publish):")
     latency(index, queries, repeats, tenants)
-    local_mode(points, queries[:20], index)
-    llama_index(points, queries[:20], index)
+    if not args.no_baselines:
+        local_mode(points, queries[:20], index)
+        llama_index(points, queries[:20], index)
     print(f"{large:,} cases (embedded engine, after publish):")
     big = retrieval.open_index(WORK / f"large-{large}", settings=settings())
     all_points = perturbed(corpus, points, large, index)
@@ -311,8 +317,9 @@ def main() -> None:
     for name, value in (("search", ratio), ("assess", assess)):
         verdict = "PASS" if value <= 1.5 else "FAIL"
         print(f"  target: {name} p95 within 1.5x of the embedding floor: {verdict} ({value:.2f}x)")
-    local_mode(all_points, queries[:slow_queries], big)
-    llama_index(all_points, queries[:slow_queries], big)
+    if not args.no_baselines:
+        local_mode(all_points, queries[:slow_queries], big)
+        llama_index(all_points, queries[:slow_queries], big)
     index.close()
     big.close()
 
