@@ -32,8 +32,10 @@ import warnings
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 import numpy as np
+import qdrant_edge as qe
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
@@ -41,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from corpus import Corpus
 
 import retrieval
+import retrieval.shard
 from retrieval.engine import StoredPoint, point_id
 from retrieval.index import Index
 from retrieval.server import ServerEngine
@@ -152,21 +155,30 @@ def perturbed(corpus: Corpus, pool: list[StoredPoint], n: int, index: Index) -> 
 
 
 def latency(
-    index: Index, queries: list[str], repeats: int, filtered: list[str] | None
+    index: Index,
+    queries: list[str],
+    repeats: int,
+    filtered: list[str] | None,
+    before: Index | None = None,
 ) -> tuple[float, float]:
     """Prints the floor, search and assess latencies; returns the p95 ratios of search and
-    assess (the orchestrator's call: search, resolution vote, verdict) to the floor."""
-    floor, search, search_f, assess = [], [], [], []
+    assess (the orchestrator's call: search, resolution vote, verdict) to the floor.
+
+    ``before``: the same points in the layout before the tenant index, searched in the same
+    loop (so both see the same load from other processes)."""
+    floor, search, search_f, assess, old, old_f = [], [], [], [], [], []
     for _ in range(repeats):
         for i, q in enumerate(queries):
+            tenant = {"tenant": filtered[i % len(filtered)]} if filtered else None
             floor.append(timed(lambda q=q: index.encoder.encode([q])))
             search.append(timed(lambda q=q: index.search(q, k=5)))
             assess.append(timed(lambda q=q: index.assess(q)))
-            if filtered:
-                tenant = filtered[i % len(filtered)]
-                search_f.append(
-                    timed(lambda q=q, t=tenant: index.search(q, k=5, filters={"tenant": t}))
-                )
+            if tenant:
+                search_f.append(timed(lambda q=q, t=tenant: index.search(q, k=5, filters=t)))
+            if before is not None:
+                old.append(timed(lambda q=q: before.search(q, k=5)))
+                if tenant:
+                    old_f.append(timed(lambda q=q, t=tenant: before.search(q, k=5, filters=t)))
     (f50, f95), (s50, s95) = percentiles(floor), percentiles(search)
     print(f"  query embedding alone (floor)   p50 {f50:7.2f} ms  p95 {f95:7.2f} ms")
     print(
@@ -178,12 +190,30 @@ def latency(
         print(
             f"  search, hybrid + tenant filter  p50 {g50:7.2f} ms  p95 {g95:7.2f} ms  p95/floor p95 {g95 / f95:.2f}x"
         )
+    for label, values in (("", old), (" + tenant filter", old_f)):
+        if values:
+            o50, o95 = percentiles(values)
+            print(
+                f"  layout before, hybrid{label:16s} p50 {o50:7.2f} ms  p95 {o95:7.2f} ms  "
+                f"p95/floor p95 {o95 / f95:.2f}x"
+            )
     a50, a95 = percentiles(assess)
     print(
         f"  assess (search + verdict)       p50 {a50:7.2f} ms  p95 {a95:7.2f} ms  "
         f"p95/floor p95 {a95 / f95:.2f}x  (+{a50 - f50:.2f} ms at p50)"
     )
     return s95 / f95, a95 / f95
+
+
+def layout_before(points: list[StoredPoint]) -> Index:
+    """An index of ``points`` as made before the tenant index (a plain keyword index on the
+    tenant, so each tenant's points stay strewn over the shard), published like the other."""
+    with patch.object(retrieval.shard, "_keyword_index", lambda key: qe.PayloadSchemaType.Keyword):
+        index = retrieval.open_index(WORK / "layout-before", settings=settings())
+    for i in range(0, len(points), 2000):
+        index.engine.upsert(points[i : i + 2000])
+    index.publish()
+    return index
 
 
 def local_mode(points: list[StoredPoint], queries: list[str], edge: Index) -> None:
@@ -305,7 +335,9 @@ def main() -> None:
     print(
         f"  insert of precomputed points {large / insert:,.0f}/s; publish (HNSW + new generation) {publish:.1f} s"
     )
-    ratio, assess = latency(big, queries, repeats, tenants)
+    before = layout_before(all_points)
+    ratio, assess = latency(big, queries, repeats, tenants, before)
+    before.close()
     rrf = Index(
         big.engine, settings().model_copy(update={"fusion": "rrf"}), big.engine.manifest() or {}
     )
