@@ -3,7 +3,8 @@
 Schema (``SCHEMA_VERSION``): one point per case, id ``uuid5(case id)``; a named dense vector
 ``dense`` (the model's dimension, cosine) and a named sparse vector ``bm25`` with the IDF modifier; payload
 ``{case_id, text, summary, tags, metadata: {...}}`` with a keyword index on
-``metadata.<key>`` for every filter key. The dense size is the encoder's (384 for MiniLM). The
+``metadata.<key>`` for every filter key (on the embedded engine the ``tenant`` key's is a tenant
+index: each tenant's points are stored together). The dense size is the encoder's (384 for MiniLM). The
 index's manifest (schema version, encoder, BM25 setup, filter keys, tenancy, verdict policy) is
 stored with it.
 """
@@ -22,6 +23,7 @@ from retrieval.fusion import Candidate
 SCHEMA_VERSION = 1
 DENSE = "dense"
 SPARSE = "bm25"
+TENANT = "tenant"  # the filter key that separates tenants (required in multi-tenant mode)
 _NAMESPACE = uuid.UUID("6f1c8f3e-2b0a-5d43-9c61-7a3e4b2d9f10")
 
 Filters = Mapping[str, str | int | bool]

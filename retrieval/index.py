@@ -23,7 +23,7 @@ from retrieval.bm25 import Bm25Encoder
 from retrieval.dense import DenseEncoder, Matrix
 from retrieval.documents import CaseDocument, Hit
 from retrieval.encoding import EncoderBinding, Progress, reembed
-from retrieval.engine import Engine, Filters, Probe, Ranked, StoredPoint, point_id
+from retrieval.engine import TENANT, Engine, Filters, Probe, Ranked, StoredPoint, point_id
 from retrieval.errors import (
     EmptyQuery,
     EncoderMismatch,
@@ -223,7 +223,7 @@ class Index:
                 raise InvalidDocument(
                     f"metadata.{key}: filter values must be str, int or bool (case {doc.case_id})"
                 )
-        if self._multi_tenant and not doc.metadata.get("tenant"):
+        if self._multi_tenant and not doc.metadata.get(TENANT):
             raise TenantRequired(f"metadata.tenant: required in multi-tenant mode ({doc.case_id})")
 
     def retract(self, case_ids: Iterable[str]) -> None:
@@ -342,7 +342,7 @@ class Index:
                 )
             if not isinstance(value, str | int | bool):
                 raise InvalidFilter(f"filters.{key}: must be str, int or bool")
-        if self._multi_tenant and not checked.get("tenant"):
+        if self._multi_tenant and not checked.get(TENANT):
             raise TenantRequired("filters.tenant: required in multi-tenant mode")
         return checked
 
