@@ -58,10 +58,16 @@ class Probe:
 
 @dataclass(frozen=True, slots=True)
 class Ranked:
-    """Each retriever's candidates, best first (empty when that side was not asked)."""
+    """Each retriever's candidates, best first (empty when that side was not asked); equal
+    scores in case id order, as engines return ties in storage order, which differs between
+    builds of the same cases (BM25 ties are common: the same terms, the same length)."""
 
     dense: list[Candidate]
     bm25: list[Candidate]
+
+    def __post_init__(self) -> None:
+        for candidates in (self.dense, self.bm25):
+            candidates.sort(key=lambda c: (-c.score, c.case_id))
 
 
 class Engine(Protocol):

@@ -62,6 +62,22 @@ def test_search_is_deterministic(index: retrieval.Index) -> None:
     ]
 
 
+def test_equal_scores_come_in_case_id_order_whatever_the_storage_order(
+    index: retrieval.Index,
+) -> None:
+    # The same text under four ids, written in an order unlike theirs: BM25 scores them equal
+    # (dense too, up to quantisation), and a ranking must not depend on where they were stored.
+    twins = [
+        retrieval.CaseDocument(case_id, "Parcel locker code expired", "New code sent", [], {})
+        for case_id in ("Z-2", "Z-0", "Z-3", "Z-1")
+    ]
+    index.upsert(twins)
+    index.publish()
+    hits = index.search("parcel locker code expired", k=4, mode="bm25")
+    assert [h.case_id for h in hits] == ["Z-0", "Z-1", "Z-2", "Z-3"]
+    assert len({h.score for h in hits}) == 1
+
+
 @pytest.mark.parametrize(
     ("query", "filters", "error", "message"),
     [
