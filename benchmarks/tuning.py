@@ -54,6 +54,8 @@ from evaluation.escalation import FIGURES, compare
 from flows.tuning import split, training_pairs, tune
 from retrieval.finetune import TuningParams, fine_tune
 
+SHOWN = ("escalation_drop", "answered_precision", "no_match_escalated")  # the printed figures
+
 SETS = {
     "BANKING77": ("banking77/train.csv", convert_banking77),
     "Bitext": (
@@ -198,13 +200,10 @@ def measure(name: str, dataset: Dataset, args: argparse.Namespace, work: Path) -
             f"escalation replay on the later period ({drop.queries} questions, target precision "
             f"{drop.target_precision:.0%}, cross-fitted over 5 time-ordered folds):"
         )
-        print(f"{'encoder':8} " + " ".join(f"{figure:>22}" for figure in FIGURES[:2] + FIGURES[3:]))
+        print(f"{'encoder':8} " + " ".join(f"{figure:>22}" for figure in SHOWN))
         for label, point in (("current", drop.current), ("tuned", drop.tuned)):
             print(
-                f"{label:8} "
-                + " ".join(
-                    f"{_fmt(point.estimates[f].as_dict()):>22}" for f in FIGURES[:2] + FIGURES[3:]
-                )
+                f"{label:8} " + " ".join(f"{_fmt(point.estimates[f].as_dict()):>22}" for f in SHOWN)
             )
     return out
 

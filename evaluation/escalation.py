@@ -105,8 +105,11 @@ def compare(new: EscalationReport, old: EscalationReport, *, seed: int = 0) -> d
 def fitted_policy(report: EscalationReport) -> retrieval.VerdictPolicy:
     """A policy calibrated on every query of the replay with its promise (e.g. to store with an
     index embedded by the replay's encoder); ``retrieval.CalibrationError`` when none can be."""
-    everything = np.ones(len(report.steps), dtype=bool)
-    return _calibrate(_samples(report.steps, everything), report.promise)
+    return _fit_all(report.steps, report.promise)
+
+
+def _fit_all(steps: Sequence[ReplayStep], promise: Promise) -> retrieval.VerdictPolicy:
+    return _calibrate(_samples(steps, np.ones(len(steps), dtype=bool)), promise)
 
 
 def _rule(steps: Sequence[ReplayStep]) -> Rule:
@@ -277,8 +280,7 @@ def escalation_replay(
 
 def _oracle(first: Sequence[ReplayStep], promise: Promise) -> list[CurvePoint]:
     try:
-        samples = _samples(first, np.ones(len(first), dtype=bool))
-        everything = _calibrate(samples, promise)
+        everything = _fit_all(first, promise)
     except retrieval.CalibrationError:
         return []  # e.g. every top hit right (or none): nothing to fit, no oracle to show
     in_sample = np.array([everything.confidence(s.figures) for s in first])

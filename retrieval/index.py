@@ -391,9 +391,9 @@ def _hit(
 def _single(
     candidates: Sequence[Candidate], name: str, k: int
 ) -> list[tuple[str, float, dict[str, int], dict[str, float]]]:
-    ordered = sorted(enumerate(candidates), key=lambda p: (-p[1].score, p[0], p[1].case_id))
+    # already best first, ties by case id (`Ranked`)
     return [
-        (c.case_id, c.score, {name: i + 1}, {name: c.score}) for i, (_, c) in enumerate(ordered[:k])
+        (c.case_id, c.score, {name: i + 1}, {name: c.score}) for i, c in enumerate(candidates[:k])
     ]
 
 

@@ -73,12 +73,12 @@ def tune_command(
     settings = retrieval.RetrievalSettings.load(context.env_file(ctx))
     console = Console(stderr=True)
     try:
+        promise = Promise(target_precision, confidence, no_match_escalation)
         if cases is not None and queries is not None:
             dataset, positives = load_dataset(cases, queries), None
         else:
             url = database_url or context.ingestion_settings(ctx).resolved_database_url
             dataset, positives = store_dataset(url)
-        promise = Promise(target_precision, confidence, no_match_escalation)
         params = params_from(
             settings, epochs=epochs, learning_rate=learning_rate, batch_size=batch_size
         )

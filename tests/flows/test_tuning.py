@@ -200,3 +200,29 @@ def test_an_encoder_that_answers_fewer_customers_fails_the_escalation_check(
     assert check.current.estimates["escalation_drop"].value > 0.2  # type: ignore[operator]
     assert check.difference["escalation_drop"].value < 0  # type: ignore[operator]
     assert not check.holds, check.line()
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        ("--target-precision", "1.5", "target_precision: must be in (0, 1]"),
+        ("--target-precision", "0", "target_precision: must be in (0, 1]"),
+        ("--confidence", "1", "confidence_level: must be in [0, 1)"),
+        ("--no-match-escalation", "-0.1", "no_match_escalation: must be in [0, 1)"),
+    ],
+)
+def test_tune_refuses_an_impossible_promise_in_one_line_before_reading_data(
+    tmp_path: Path, option: str, value: str, message: str
+) -> None:
+    data = titled_history(40)
+    write_dataset(data, tmp_path / "data")
+    result = CliRunner().invoke(
+        app,
+        ["tune", "--cases", str(tmp_path / "data" / "cases.jsonl"), "--queries",
+         str(tmp_path / "data" / "queries.jsonl"), option, value],
+        env={"CASELOOP_RETRIEVAL_LOCATION": str(tmp_path / "index")},
+    )  # fmt: skip
+    assert result.exit_code == 1
+    assert message in result.output
+    assert "Traceback" not in result.output
+    assert not (tmp_path / "index").exists()  # refused before any index was opened
