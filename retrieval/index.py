@@ -11,7 +11,7 @@ word pieces), filters are checked against the index's declared filter keys.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -135,9 +135,15 @@ class Index:
         For a caller that needs the documents' embeddings itself (learning's tagger ranks tag
         candidates against them): each document is embedded once, not once there and again here.
         """
+        return self.embedder()(texts)
+
+    def embedder(self) -> Callable[[Sequence[str]], DocumentVectors]:
+        """:meth:`embed` bound to the encoder this index embeds with now. The function touches
+        neither the engine nor the manifest, so it may run on another thread (learning embeds
+        one batch there while it redacts the next)."""
         manifest = self._current_manifest()
         choice, encoder = self._binding.choice(manifest), self._binding.encoder(manifest)
-        return DocumentVectors(choice, tuple(texts), encoder.encode(list(texts)))
+        return lambda texts: DocumentVectors(choice, tuple(texts), encoder.encode(list(texts)))
 
     def upsert(
         self, documents: Iterable[CaseDocument], vectors: DocumentVectors | None = None

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import Executor, Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -50,7 +51,7 @@ class CaseIndex(Protocol):
     """The retrieval writer as learning uses it (`retrieval.Index` satisfies it)."""
 
     def upsert(self, docs: Sequence[Any], vectors: Any = None) -> Any:
-        """Insert or replace documents by case id (``vectors``: from its ``embed``, if it has
+        """Insert or replace documents by case id (``vectors``: from its ``embedder``, if it has
         one: the dense vectors already computed for the documents' texts)."""
         ...
 
@@ -99,7 +100,6 @@ def learn(
         max_tags=settings.learning_max_tags,
         screen=Redactor(regions=redactor.regions).detects,
     )
-    embed = _case_embedding(index, encoder)
     report = LearningReport(window_start=since)
     live = ticketing.pull(since) if ticketing is not None else {}
     with store.transaction() as session:
@@ -109,12 +109,22 @@ def learn(
         vocabulary = catalogue.load_vocabulary(session)
         report.vocabulary_before = catalogue.vocabulary_size(session)
     size = max(1, settings.learning_batch_size)
-    for start in range(0, len(ticket_ids), size):
-        batch = ticket_ids[start : start + size]
-        plan = _plan(store, batch, live, redactor, summariser, report)
-        _apply(store, index, plan, summariser, tagger, embed, vocabulary, clock(), report)
-        if progress:
-            progress(min(start + size, len(ticket_ids)), len(ticket_ids))
+    # The encoder releases the GIL: a batch's index texts are embedded on a second thread while
+    # the next batch is read, redacted and planned, and the one before is tagged and stored.
+    # Everything else (store, index, named-entity model, vocabulary) stays on this thread.
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="learn-embed") as embedder:
+        pending: _Planned | None = None
+        for start in range(0, len(ticket_ids), size):
+            batch = ticket_ids[start : start + size]
+            plan = _plan(store, batch, live, redactor, summariser, report)
+            done = start + len(batch)
+            embed = _case_embedding(index, encoder)
+            planned = _Planned.of(plan, summariser, embedder, embed, done, len(ticket_ids), report)
+            if pending is not None:
+                _finish(pending, store, index, tagger, vocabulary, clock(), report, progress)
+            pending = planned
+        if pending is not None:
+            _finish(pending, store, index, tagger, vocabulary, clock(), report, progress)
     with store.transaction() as session:
         report.vocabulary_after = catalogue.vocabulary_size(session)
     report.new_tags = list(vocabulary.added)
@@ -140,17 +150,19 @@ Embed = Callable[[Sequence[str]], tuple[Vector, Any]]
 
 
 def _case_embedding(index: Any, encoder: Encoder) -> Embed:
-    """How learning embeds a case's index text, once: tags are ranked against that vector.
+    """How learning embeds a batch's index texts, once: tags are ranked against those vectors.
 
-    When the tagger uses the index's own encoder, through the index's ``embed``, and the index
-    stores the same vectors (``upsert(..., vectors=…)``); with another encoder, by that encoder
-    (the index then embeds the text itself).
+    When the tagger uses the index's own encoder, by the index's ``embedder`` (bound now, to
+    the encoder the index embeds with), and the index stores the same vectors
+    (``upsert(..., vectors=…)``); with another encoder, by that encoder (the index then embeds
+    the text itself). The function returned touches no index: it runs on the embedding thread.
     """
-    embed = getattr(index, "embed", None)
-    if callable(embed) and getattr(index, "encoder", None) is encoder:
+    embedder = getattr(index, "embedder", None)
+    if callable(embedder) and getattr(index, "encoder", None) is encoder:
+        bound = embedder()
 
         def shared(texts: Sequence[str]) -> tuple[Vector, Any]:
-            vectors = embed(texts)
+            vectors = bound(texts)
             return vectors.matrix, vectors
 
         return shared
@@ -303,20 +315,46 @@ def _effective_status(ticket: Ticket, live: str | None) -> str:
     return ticket.status
 
 
-def _apply(
+@dataclass(frozen=True, slots=True)
+class _Planned:
+    """A planned batch, summarised, its index texts being embedded on the embedding thread."""
+
+    plan: _Plan
+    ready: list[tuple[_Work, str]]  # the work that was summarised, with its summary
+    vectors: Future[tuple[Vector, Any]] | None  # None: nothing to embed
+    done: int  # candidates looked at once this batch is finished
+    total: int
+
+    @classmethod
+    def of(
+        cls,
+        plan: _Plan,
+        summariser: Summariser,
+        embedder: Executor,
+        embed: Embed,
+        done: int,
+        total: int,
+        report: LearningReport,
+    ) -> _Planned:
+        ready = _summarise(plan.work, summariser, report)
+        texts = [w.draft.index_text for w, _ in ready]
+        return cls(plan, ready, embedder.submit(embed, texts) if ready else None, done, total)
+
+
+def _finish(
+    planned: _Planned,
     store: Store,
     index: CaseIndex,
-    plan: _Plan,
-    summariser: Summariser,
     tagger: Tagger,
-    embed: Embed,
     vocabulary: Vocabulary,
     now: dt.datetime,
     report: LearningReport,
+    progress: Progress | None,
 ) -> None:
-    ready = _summarise(plan.work, summariser, report)
+    """Tag, store and index a planned batch, then retract what it withdraws."""
+    plan, ready = planned.plan, planned.ready
     # Tags are ranked against the case's index vector (embedded once, stored as computed).
-    documents, vectors = embed([w.draft.index_text for w, _ in ready]) if ready else (None, None)
+    documents, vectors = planned.vectors.result() if planned.vectors else (None, None)
     tags = tagger.tag_many([f"{w.draft.problem}\n{s}" for w, s in ready], vocabulary, documents)
     with store.transaction() as session:
         rows = catalogue.add_versions(
@@ -333,6 +371,8 @@ def _apply(
         outcomes = [(_outcome(r, ready), r) for r in rows]
     _index(store, index, outcomes, vectors, report)
     _retract(store, index, plan.retract, now, report)
+    if progress:
+        progress(planned.done, planned.total)
 
 
 def _summarise(

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import threading
+from collections.abc import Callable, Sequence
+
+import pytest
 from sqlalchemy import select
 
-from ingestion.cases import learn
+import retrieval
+from ingestion.cases import build_summariser, learn
 from ingestion.schema import CaseSummary, TagVocabulary
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
@@ -165,8 +170,6 @@ def test_run_learning_keeps_the_books_and_windows(store: Store, index: CountingI
 
 
 def test_a_run_that_raises_is_recorded_as_failed(store: Store, index: CountingIndex) -> None:
-    import pytest
-
     from ingestion.cases import run_learning
     from ingestion.schema import FlowRun
 
@@ -193,3 +196,71 @@ def test_each_case_is_embedded_once_for_its_tags_and_the_index(
     # Every upserted case came with the vector its tags were ranked against.
     assert index.embedded_before == index.upserts == [["sim:1", "sim:2"]]
     assert [h.case_id for h in index.search("password reset mail never arrives", k=1)] == ["sim:1"]
+
+
+class _GatedIndex(CountingIndex):
+    """Embeds each batch on the embedding thread only once the next case is summarised (or 10
+    s have passed): records, per batch, the thread it ran on and whether that happened."""
+
+    def __init__(self, inner: CountingIndex, next_summarised: threading.Event) -> None:
+        super().__init__(inner.inner)
+        self.next_summarised = next_summarised
+        self.batches: list[tuple[str, bool]] = []
+
+    def embedder(self) -> Callable[[Sequence[str]], retrieval.index.DocumentVectors]:
+        bound = self.inner.embedder()
+
+        def gated(texts: Sequence[str]) -> retrieval.index.DocumentVectors:
+            overlapped = self.next_summarised.wait(10) if not self.batches else True
+            self.batches.append((threading.current_thread().name, overlapped))
+            return bound(texts)
+
+        return gated
+
+
+class _Signalling:
+    """The default summariser, setting an event when it summarises its second case."""
+
+    def __init__(self, event: threading.Event) -> None:
+        self.inner, self.event, self.calls = build_summariser(SETTINGS), event, 0
+        self.name = self.inner.name
+
+    def summarise(self, problem: str, resolution: str) -> str:
+        self.calls += 1
+        if self.calls == 2:
+            self.event.set()
+        return self.inner.summarise(problem, resolution)
+
+
+def test_a_batch_is_embedded_while_the_next_is_read_redacted_and_summarised(
+    store: Store, index: CountingIndex
+) -> None:
+    _world(store)
+    summarised = threading.Event()
+    gated = _GatedIndex(index, summarised)
+    settings = IngestionSettings(learning_batch_size=1)
+    report = learn(store, None, gated, settings, summariser=_Signalling(summarised))
+    assert sorted(o.case_id for o in report.created) == ["sim:1", "sim:2"]
+    # The first case's vectors were computed while the second case was being planned, off
+    # this thread; each upserted case still came with the vector its tags were ranked against.
+    assert [overlapped for _, overlapped in gated.batches] == [True, True]
+    assert {name for name, _ in gated.batches} != {threading.current_thread().name}
+    assert gated.embedded_before == gated.upserts == [["sim:1"], ["sim:2"]]
+
+
+def test_an_encoder_failure_stops_the_run_before_anything_is_stored(
+    store: Store, index: CountingIndex
+) -> None:
+    class Broken(CountingIndex):
+        def embedder(self) -> Callable[[Sequence[str]], retrieval.index.DocumentVectors]:
+            def broken(texts: Sequence[str]) -> retrieval.index.DocumentVectors:
+                raise RuntimeError("encoder out of memory")
+
+            return broken
+
+    _world(store)
+    with pytest.raises(RuntimeError, match="out of memory"):
+        learn(store, None, Broken(index.inner), IngestionSettings(learning_batch_size=1))
+    assert _rows(store) == []
+    # Nothing was lost: the next run learns both cases.
+    assert learn(store, None, index, SETTINGS).learned == 2
