@@ -5,6 +5,9 @@ content hash with the active version), summarise and tag what changed, store the
 in one transaction, then write the index (one upsert, one retraction) and record what it holds.
 Nothing unchanged is summarised, stored or written to the index again, so a re-run with nothing
 new makes no writes at all. One case's failure is reported and never stops the others.
+
+A batch's index texts are embedded on a second thread while the next batch is planned (the
+encoder releases the GIL); everything else happens on the calling thread, batch after batch.
 """
 
 from __future__ import annotations
