@@ -1,5 +1,6 @@
-"""`Index.embed` + `Index.upsert(vectors=…)`: a caller's vectors are stored as given, only the
-index's own encoder's are accepted, and documents they do not cover are embedded as usual."""
+"""`Index.embed` and `Index.embedder` + `Index.upsert(vectors=…)`: a caller's vectors are stored
+as given, only the index's own encoder's are accepted, and documents they do not cover are
+embedded as usual."""
 
 from __future__ import annotations
 
@@ -80,3 +81,21 @@ def test_vectors_of_the_wrong_shape_are_refused(empty: retrieval.Index) -> None:
     with pytest.raises(retrieval.InvalidDocument, match="DocumentVectors"):
         empty.upsert([refund], vectors=vectors.matrix)  # type: ignore[arg-type]
     assert empty.count() == 0
+
+
+def test_an_embedder_runs_on_another_thread_and_its_vectors_are_accepted(
+    empty: retrieval.Index,
+) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    docs = documents()
+    texts = [d.text for d in docs]
+    embed = empty.embedder()  # bound here; the worker thread touches no engine
+    with ThreadPoolExecutor(max_workers=1) as worker:
+        vectors = worker.submit(embed, texts).result()
+    direct = empty.embed(texts)
+    assert vectors.choice == direct.choice
+    assert vectors.texts == direct.texts
+    np.testing.assert_allclose(vectors.matrix, direct.matrix, atol=1e-6)
+    assert empty.upsert(docs, vectors=vectors) == len(docs)
+    assert all(_top(empty, d.text) == d.case_id for d in docs[:3])
