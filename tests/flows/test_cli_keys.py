@@ -39,7 +39,8 @@ def test_create_prints_the_key_last_list_hides_it_revoke_stops_it(env: str) -> N
     assert "acme" in listed.stdout
     assert "escalate" in listed.stdout
     secret = key.removeprefix("clk_").partition("_")[2]  # the secret itself may hold "_"
-    assert len(secret) == 32 and secret not in listed.stdout
+    assert len(secret) == 32
+    assert secret not in listed.stdout
     store = open_store(env)
     try:
         settings = IngestionSettings(api_key_cache_seconds=0.0)
