@@ -18,6 +18,7 @@ from pydantic import Field, SecretStr, ValidationError, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from ingestion.errors import SettingsError
+from ingestion.tenancy import DEFAULT_TENANT, TENANT_PATTERN
 
 LIST_EXPECTS = "a single value, a comma-separated list, or a JSON list of strings"
 
@@ -193,6 +194,12 @@ class IngestionSettings(BaseSettings):
         "queue",
         description="Tickets learned from: escalated (caseloop's own), queue (every ticket of the "
         "configured queue) or all (every ticket the adapter lists).",
+    )
+    learning_tenant: str = Field(
+        DEFAULT_TENANT,
+        pattern=TENANT_PATTERN,
+        description="Tenant the tickets caseloop did not open are learned for (in multi-tenant "
+        "mode only that tenant's queries find their cases).",
     )
     retention_raw_days: int = Field(
         0,

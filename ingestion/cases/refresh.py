@@ -6,9 +6,10 @@ answer the bot will serve), so it first pulls every ticket updated since the win
 caught, and the canonical status is known (``duplicate`` is mirrored as ``closed``).
 
 With ``learning_source`` ``queue`` or ``all``, a resolved ticket caseloop did not open is adopted
-(`adopt_snapshot`): ``queue`` takes the tickets of the adapter's configured queue, ``all`` every
-ticket the adapter lists. A ticket carrying caseloop's conversation marker that this store does
-not know was escalated through another store and is left to it.
+(`adopt_snapshot`) for the tenant ``learning_tenant``: ``queue`` takes the tickets of the
+adapter's configured queue, ``all`` every ticket the adapter lists. A ticket carrying caseloop's
+conversation marker that this store does not know was escalated through another store and is
+left to it.
 """
 
 from __future__ import annotations
@@ -19,7 +20,6 @@ from ingestion.applier import adopt_snapshot, apply_snapshot
 from ingestion.settings import IngestionSettings
 from ingestion.status import RESOLVED_STATUSES
 from ingestion.store import Store
-from ingestion.tenancy import DEFAULT_TENANT
 from ingestion.ticketing import RemoteTicket, TicketingAdapter
 
 EPOCH = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
@@ -47,7 +47,11 @@ def pull_updates(
             )
             if not result.known and adoptable(remote, settings):
                 result = adopt_snapshot(
-                    store, adapter.source, remote, tenant=DEFAULT_TENANT, settings=settings
+                    store,
+                    adapter.source,
+                    remote,
+                    tenant=settings.learning_tenant,
+                    settings=settings,
                 )
             if result.known and result.ticket_id is not None:
                 statuses[result.ticket_id] = remote.status

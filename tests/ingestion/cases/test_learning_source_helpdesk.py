@@ -15,12 +15,15 @@ import httpx
 import pytest
 from sqlalchemy import func, select
 
+import retrieval
 from flows.helpdesk import HelpdeskServer
 from ingestion.adapters import HelpdeskAdapter
-from ingestion.cases import AdapterTicketing, LearningReport, learn
+from ingestion.cases import AdapterTicketing, CaseIndex, LearningReport, learn
+from ingestion.errors import SettingsError
 from ingestion.schema import CaseSummary, OutgoingMessage, Ticket
 from ingestion.settings import IngestionSettings
 from ingestion.store import Store
+from retrieval import RetrievalSettings
 from tests.ingestion.cases.counting import CountingIndex
 from tests.support.loopback import free_port
 
@@ -68,9 +71,13 @@ def _resolved(server: HelpdeskServer, adapter: HelpdeskAdapter) -> str:
 
 
 def _learn(
-    store: Store, adapter: HelpdeskAdapter, index: CountingIndex, source: LearningSource
+    store: Store,
+    adapter: HelpdeskAdapter,
+    index: CaseIndex,
+    source: LearningSource,
+    tenant: str = "default",
 ) -> LearningReport:
-    settings = IngestionSettings(learning_source=source)
+    settings = IngestionSettings(learning_source=source, learning_tenant=tenant)
     return learn(store, AdapterTicketing(store, adapter, settings), index, settings)
 
 
@@ -133,6 +140,35 @@ def test_queue_scope_keeps_to_the_configured_queue_and_all_does_not(
         everything = _learn(sqlite_store, other, index, "all")
     assert [o.case_id for o in everything.created] == [f"helpdesk:{ticket}"]
     assert index.inner.count() == 1
+
+
+def test_adopted_tickets_are_learned_for_the_configured_tenant_only(
+    sqlite_store: Store, own_helpdesk: HelpdeskServer, tmp_path: Path
+) -> None:
+    isolated = RetrievalSettings(multi_tenant=True)
+    with (
+        HelpdeskAdapter(own_helpdesk.url, own_helpdesk.token, queue=own_helpdesk.queue_id) as hd,
+        retrieval.open_index(tmp_path / "tenants", settings=isolated) as index,
+    ):
+        ticket = _resolved(own_helpdesk, hd)
+        report = _learn(sqlite_store, hd, index, "queue", tenant="acme")
+        assert [o.case_id for o in report.created] == [f"helpdesk:{ticket}"]
+        query = "VAT reverse charge invoice"
+        [hit] = index.search(query, k=3, filters={"tenant": "acme"})
+        assert hit.metadata["tenant"] == "acme"
+        for other in ("default", "globex"):
+            assert index.search(query, k=3, filters={"tenant": other}) == []
+    with sqlite_store.transaction() as tx:
+        row = tx.scalars(select(Ticket).where(Ticket.external_id == ticket)).one()
+        assert (row.origin, row.tenant) == ("ticketing", "acme")
+
+
+def test_learning_tenant_is_validated(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CASELOOP_LEARNING_TENANT", "acme/eu")
+    with pytest.raises(SettingsError) as refused:
+        IngestionSettings.load()
+    assert str(refused.value).startswith("CASELOOP_LEARNING_TENANT")
+    assert "\n" not in str(refused.value)
 
 
 def test_learning_source_is_validated() -> None:
