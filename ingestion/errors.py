@@ -52,6 +52,10 @@ class InvalidKey(CaseloopIngestionError):
     """An API key could not be created as asked (unknown scope, bad tenant)."""
 
 
+class InvalidErasure(CaseloopIngestionError):
+    """An erasure request names no customer that could be looked up (not an e-mail address)."""
+
+
 class WebhookRejected(CaseloopIngestionError):
     """A webhook delivery was refused; ``reason`` is one of the typed rejection reasons."""
 

@@ -1,4 +1,5 @@
-"""`caseloop store purge`: apply the raw-text retention now (`ingestion.cases.retention`)."""
+"""`caseloop store purge` and `caseloop store erase`: apply the raw-text retention now, or to one
+customer's text whatever its age (`ingestion.cases.retention`)."""
 
 from __future__ import annotations
 
@@ -10,7 +11,7 @@ from rich.console import Console
 from flows.cli import context
 from flows.cli.app import app
 
-store_app = typer.Typer(help="Operational store: data retention.", no_args_is_help=True)
+store_app = typer.Typer(help="Operational store: data retention and erasure.", no_args_is_help=True)
 app.add_typer(store_app, name="store")
 
 
@@ -41,3 +42,24 @@ def purge_command(
     with context.store(settings) as store:
         report = purge(store, settings, dry_run=dry_run)
     Console().print(report.line())
+
+
+@store_app.command("erase")
+def erase_command(
+    ctx: typer.Context,
+    email: Annotated[str, typer.Option(help="The customer's e-mail address.")],
+    dry_run: Annotated[
+        bool, typer.Option("--dry-run", help="Count what would change; write nothing.")
+    ] = False,
+) -> None:
+    """Redact now every raw text held about one customer (a request for erasure; counts only)."""
+    from ingestion.cases.retention import erase
+    from ingestion.errors import InvalidErasure
+
+    settings = context.ingestion_settings(ctx)
+    with context.store(settings) as store:
+        try:
+            report = erase(store, settings, email=email, dry_run=dry_run)
+        except InvalidErasure as exc:
+            raise typer.BadParameter(str(exc), param_hint="--email") from None
+    typer.echo(report.line())

@@ -14,7 +14,7 @@ from ingestion.cases.learning import CaseIndex, default_encoder, learn
 from ingestion.cases.note import write_note
 from ingestion.cases.redact import Redaction, Redactor
 from ingestion.cases.report import CaseOutcome, LearningReport
-from ingestion.cases.retention import PurgeReport, purge
+from ingestion.cases.retention import PurgeReport, erase, purge
 from ingestion.cases.runs import run_learning
 from ingestion.cases.summariser import (
     ExtractiveSummariser,
@@ -45,6 +45,7 @@ __all__ = [
     "Vocabulary",
     "build_summariser",
     "default_encoder",
+    "erase",
     "learn",
     "purge",
     "run_learning",

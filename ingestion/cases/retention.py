@@ -15,11 +15,17 @@ in one transaction (`purge`):
 Redaction is `ingestion.cases.redact` (the one entry point), with the ticket's known names and
 e-mails. A purged ticket is not purged again (a second purge changes nothing); one whose
 ``purged_at`` is older than its latest event (reopened and resolved again) is purged again.
+
+`erase` is the same purge for one customer, now, whatever the tickets' age and status (a data
+subject's request for erasure): every ticket whose customer e-mail is theirs, and the escalations
+of theirs the relay gave up on (``dead``, no ticket). Escalations still waiting for the relay are
+left as they are and counted: their ticket does not exist yet.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -30,6 +36,7 @@ from sqlalchemy.orm import Session
 
 from ingestion.cases.redact import Redactor, build_redactor
 from ingestion.clock import utcnow
+from ingestion.errors import InvalidErasure
 from ingestion.schema import (
     Escalation,
     OutboxRow,
@@ -71,17 +78,28 @@ CODE_KEYS = frozenset(
 
 @dataclass(slots=True)
 class PurgeReport:
-    """What a purge changed (or would change, ``dry_run``): rows per table, never values."""
+    """What a purge changed (or would change, ``dry_run``): rows per table, never values.
+
+    ``escalations`` (erasure only) counts undelivered escalations purged, ``waiting`` those
+    left because the relay has not delivered them yet.
+    """
 
     dry_run: bool
     tickets: int = 0
     rows: Counter[str] = field(default_factory=Counter)
+    action: str = "retention"
+    escalations: int = 0
+    waiting: int = 0
 
     def line(self) -> str:
         """One line for logs and the CLI."""
         verb = "would purge" if self.dry_run else "purged"
         tables = ", ".join(f"{t} {n}" for t, n in sorted(self.rows.items())) or "nothing"
-        return f"retention: {verb} {self.tickets} tickets ({tables})"
+        undelivered = f" and {self.escalations} undelivered escalations" * bool(self.escalations)
+        line = f"{self.action}: {verb} {self.tickets} tickets{undelivered} ({tables})"
+        if self.waiting:
+            line += f"; {self.waiting} escalations awaiting delivery left: erase again later"
+        return line
 
     def to_dict(self) -> dict[str, Any]:
         """Counts for the flow report."""
@@ -112,13 +130,97 @@ def purge(
         return report
     redactor = redactor or build_redactor(settings)
     for ticket_id in due:
-        with store.transaction() as session:
-            changed = _purge_ticket(session, ticket_id, redactor, now or utcnow(), dry_run)
-            if dry_run:
-                session.rollback()
-        report.tickets += 1 if changed else 0
-        report.rows.update(changed)
+        report.tickets += _apply(store, report, _purge_ticket, ticket_id, redactor, now, dry_run)
     return report
+
+
+def _apply(
+    store: Store, report: PurgeReport, purge_one: Callable[..., Counter[str]], *args: Any
+) -> int:
+    """Run ``purge_one(session, *args)`` in its own transaction (rolled back on a dry run);
+    its row counts go into ``report``; 1 if it changed anything."""
+    with store.transaction() as session:
+        changed = purge_one(session, *args)
+        if report.dry_run:
+            session.rollback()
+    report.rows.update(changed)
+    return 1 if changed else 0
+
+
+def erase(
+    store: Store,
+    settings: IngestionSettings,
+    *,
+    email: str,
+    dry_run: bool = False,
+    now: dt.datetime | None = None,
+    redactor: Redactor | None = None,
+) -> PurgeReport:
+    """Redact now every raw text the store holds about the customer with ``email``.
+
+    Their tickets (any status) are purged as retention purges them; their ``dead`` escalations
+    (never a ticket) have their payload redacted; escalations still waiting for the relay are
+    only counted (``waiting``). Raises `InvalidErasure` if ``email`` is not an e-mail address.
+    ``dry_run`` counts and writes nothing.
+    """
+    address = email.strip().lower()
+    if not _EMAIL.fullmatch(address):
+        raise InvalidErasure("give the customer's e-mail address (name@domain)")
+    report = PurgeReport(dry_run=dry_run, action="erasure")
+    with store.transaction() as session:
+        tickets = list(
+            session.scalars(
+                select(Ticket.id)
+                .where(func.lower(Ticket.customer_email) == address)
+                .order_by(Ticket.id)
+            )
+        )
+        names = {
+            name
+            for name in session.scalars(select(Ticket.customer_name).where(Ticket.id.in_(tickets)))
+            if name
+        }
+        undelivered = []
+        customer = Escalation.payload["customer"]
+        theirs = select(Escalation).where(
+            func.lower(func.trim(customer["email"].as_string())) == address
+        )
+        for row in session.scalars(theirs.order_by(Escalation.id)):
+            names.add(str(row.payload["customer"].get("name") or ""))
+            if row.ticket_id is None:
+                undelivered.append((row.id, row.state))
+    known = frozenset(name for name in names if name)  # the customer's names, wherever seen
+    report.waiting = sum(state != "dead" for _, state in undelivered)
+    dead = [escalation_id for escalation_id, state in undelivered if state == "dead"]
+    if not tickets and not dead:
+        return report
+    redactor = redactor or build_redactor(settings)
+    for ticket_id in tickets:
+        report.tickets += _apply(
+            store, report, _purge_ticket, ticket_id, redactor, now, dry_run, known
+        )
+    for escalation_id in dead:
+        report.escalations += _apply(
+            store, report, _purge_undelivered, escalation_id, redactor, known
+        )
+    return report
+
+
+_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+", re.ASCII)
+
+
+def _purge_undelivered(
+    session: Session, escalation_id: str, redactor: Redactor, known: frozenset[str]
+) -> Counter[str]:
+    """Redact an escalation that never became a ticket (its outbox row holds only its id)."""
+    escalation = session.get_one(Escalation, escalation_id)
+    customer = (escalation.payload or {}).get("customer") or {}
+    texts = _json_texts("escalations", escalation, "payload")
+    changed = _redact_all(texts, redactor, {*known}, {customer.get("email")})
+    if any(customer.values()):
+        escalation.payload = {**escalation.payload, "customer": {}}
+        changed["escalations"] += 1
+    return changed
 
 
 def _due(session: Session, cutoff: dt.datetime) -> list[int]:
@@ -142,8 +244,14 @@ def _due(session: Session, cutoff: dt.datetime) -> list[int]:
 
 
 def _purge_ticket(
-    session: Session, ticket_id: int, redactor: Redactor, now: dt.datetime, dry_run: bool
+    session: Session,
+    ticket_id: int,
+    redactor: Redactor,
+    now: dt.datetime | None,
+    dry_run: bool,
+    known: frozenset[str] = frozenset(),
 ) -> Counter[str]:
+    """Purge one ticket; ``known`` adds names of its customer found elsewhere (erasure)."""
     ticket = session.get_one(Ticket, ticket_id)
     escalations = session.scalars(
         select(Escalation).where(
@@ -153,7 +261,7 @@ def _purge_ticket(
             )
         )
     ).all()
-    names = {ticket.customer_name}
+    names = {ticket.customer_name, *known}
     emails = {ticket.customer_email}
     for escalation in escalations:
         customer = (escalation.payload or {}).get("customer") or {}
@@ -181,7 +289,7 @@ def _purge_ticket(
     changed.update(_forget_people(ticket, escalations, comments))
     changed.update(_empty_deliveries(session, ticket))
     if not dry_run:
-        ticket.purged_at = now
+        ticket.purged_at = now or utcnow()
     return changed
 
 

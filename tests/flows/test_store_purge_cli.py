@@ -1,4 +1,5 @@
-"""`caseloop store purge [--dry-run] [--days N]` against a real store: counts, never values."""
+"""`caseloop store purge [--dry-run] [--days N]` and `caseloop store erase --email E [--dry-run]`
+against a real store: counts, never values."""
 
 from __future__ import annotations
 
@@ -75,3 +76,27 @@ def test_a_bad_days_value_is_one_line(url: str) -> None:
     assert bad.exit_code == 2
     assert "--days" in bad.output
     assert "Traceback" not in bad.output
+
+
+def test_erase_one_customer_dry_run_then_for_real(url: str) -> None:
+    dry = runner.invoke(app, ["store", "erase", "--email", EMAIL, "--dry-run"])
+    assert dry.exit_code == 0, dry.output
+    assert dry.stdout.startswith("erasure: would purge 1 tickets (")
+    assert EMAIL not in dry.stdout
+    assert any(EMAIL in b for b in _bodies(url))
+
+    done = runner.invoke(app, ["store", "erase", "--email", EMAIL.upper()])
+    assert done.exit_code == 0, done.output
+    assert done.stdout.startswith("erasure: purged 1 tickets (")
+    assert not any(EMAIL in b for b in _bodies(url))
+    nobody = runner.invoke(app, ["store", "erase", "--email", "nobody@example.org"])
+    assert nobody.stdout.strip() == "erasure: purged 0 tickets (nothing)"
+
+
+@pytest.mark.parametrize("args", [["--email", "lena"], ["--email", ""], []])
+def test_erase_without_an_email_address_is_one_line(url: str, args: list[str]) -> None:
+    bad = runner.invoke(app, ["store", "erase", *args])
+    assert bad.exit_code == 2
+    assert "--email" in bad.output
+    assert "Traceback" not in bad.output
+    assert any(EMAIL in b for b in _bodies(url))

@@ -26,6 +26,7 @@ def test_public_api_is_pinned() -> None:
         "Vocabulary",
         "build_summariser",
         "default_encoder",
+        "erase",
         "learn",
         "purge",
         "run_learning",

@@ -6,15 +6,18 @@ from __future__ import annotations
 
 import datetime as dt
 
+import pytest
 from sqlalchemy import JSON, LargeBinary, String, Text, select, update
 
 from evaluation.online import online_metrics
 from ingestion.cases import learn, run_learning
-from ingestion.cases.retention import purge
+from ingestion.cases.retention import erase, purge
 from ingestion.clock import utcnow
+from ingestion.errors import InvalidErasure
 from ingestion.schema import (
     Base,
     CaseSummary,
+    Escalation,
     FlowRun,
     OutboxRow,
     Ticket,
@@ -162,3 +165,57 @@ def test_run_learning_purges_and_records_the_counts(store: Store, index: Countin
     assert run.report["retention"]["tickets"] == 1
     assert run.report["retention"]["rows"]["ticket_comments"] >= 2
     assert _raw_values(store, skip_ticket="o1") == []
+
+
+def _where_seeded(store: Store) -> set[tuple[str, str | None]]:
+    """(table, session) of every row still holding a seeded value (session None: no such column)."""
+    found = set()
+    with store.transaction() as tx:
+        for table in Base.metadata.sorted_tables:
+            for row in tx.execute(select(table)).mappings():
+                text = " ".join(
+                    v.decode(errors="replace") if isinstance(v, bytes) else str(v)
+                    for v in row.values()
+                )
+                if any(s in text for s in SEEDED):
+                    found.add((table.name, row.get("session_id") or row.get("aggregate_id")))
+    return found
+
+
+def test_erase_redacts_one_customers_text_now_whatever_its_age(store: Store) -> None:
+    world = _seed(store)
+    other = "karim.haddad@example.net"
+    world.escalate("k1", f"Karim here, my login fails; mail {other}", customer={"email": other})
+    world.escalate("d1", f"{NAME} again, call {PHONE}", customer={"email": EMAIL}, delivered=False)
+    world.escalate("p1", f"Card {CARD} declined", customer={"email": EMAIL}, delivered=False)
+    with store.transaction() as tx:  # the relay gave up on d1; p1 still waits for it
+        tx.execute(update(Escalation).where(Escalation.session_id == "s-d1").values(state="dead"))
+    before = _metrics(store)
+    seeded = _where_seeded(store)
+    assert {("escalations", "s-o1"), ("escalations", "s-d1"), ("escalations", "s-p1")} <= seeded
+
+    dry = erase(store, SETTINGS, email=f"  {EMAIL.upper()} ", dry_run=True)
+    assert (dry.tickets, dry.escalations, dry.waiting) == (2, 1, 1)
+    assert _where_seeded(store) == seeded  # a dry run writes nothing
+    assert "would purge 2 tickets and 1 undelivered escalations" in dry.line()
+    assert "1 escalations awaiting delivery left" in dry.line()
+    assert all(s not in dry.line() for s in SEEDED)
+
+    done = erase(store, SETTINGS, email=EMAIL)
+    assert (done.tickets, done.escalations, done.waiting, done.rows) == (2, 1, 1, dry.rows)
+    # Only what the relay has not delivered yet still holds the customer's text.
+    assert _where_seeded(store) == {("escalations", "s-p1")}
+    with store.transaction() as tx:
+        assert tx.scalars(select(Ticket.customer_email).where(Ticket.external_id == "k1")).one()
+        assert tx.scalars(select(Ticket.status).where(Ticket.external_id == "o1")).one() == (
+            "escalated"
+        )
+    assert _metrics(store) == before
+    again = erase(store, SETTINGS, email=EMAIL)
+    assert (again.tickets, again.escalations, dict(again.rows)) == (0, 0, {})
+
+
+@pytest.mark.parametrize("email", ["", "lena", "lena@", "a b@example.org", "@example.org"])
+def test_erase_wants_an_email_address(sqlite_store: Store, email: str) -> None:
+    with pytest.raises(InvalidErasure, match="e-mail address"):
+        erase(sqlite_store, SETTINGS, email=email)

@@ -65,6 +65,7 @@ class World:
         summary: str = "",
         customer: dict[str, str] | None = None,
         tenant: str = "acme",
+        delivered: bool = True,
     ) -> SimTicket:
         request = EscalationRequest.model_validate(
             {
@@ -96,6 +97,8 @@ class World:
             customer_name=(customer or {}).get("name"),
             customer_email=(customer or {}).get("email"),
         )
+        if not delivered:  # the relay has not created its ticket (yet)
+            return ticket
         with self.store.transaction() as tx:  # what the relay writes when it creates the ticket
             row = Ticket(
                 source="sim",
