@@ -24,13 +24,13 @@ pytestmark = pytest.mark.helpdesk
 
 @pytest.fixture
 def proxy(helpdesk: HelpdeskServer) -> Iterator[FaultProxy]:
-    with FaultProxy(helpdesk.url, hang_seconds=1.5, seed=11) as proxy:
+    with FaultProxy(helpdesk.url, hang_seconds=3.5, seed=11) as proxy:
         yield proxy
 
 
 @pytest.fixture
 def proxied(helpdesk: HelpdeskServer, proxy: FaultProxy) -> Iterator[HelpdeskAdapter]:
-    adapter = HelpdeskAdapter(proxy.url, helpdesk.token, queue=helpdesk.queue_id, timeout=1.0)
+    adapter = HelpdeskAdapter(proxy.url, helpdesk.token, queue=helpdesk.queue_id, timeout=3.0)
     yield adapter
     adapter.close()
 

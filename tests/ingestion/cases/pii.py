@@ -8,6 +8,7 @@ e-mails. ``leaks_by_kind`` says which of a person's values are still readable in
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import random
 import re
@@ -205,7 +206,8 @@ def _italian_cities() -> tuple[str, ...]:
 
 
 def _dob(fake: Faker, i: int) -> str:
-    born = fake.date_of_birth(minimum_age=18, maximum_age=90)
+    # Fixed bounds: date_of_birth counts from today, so the corpus would change every day.
+    born = fake.date_between_dates(dt.date(1936, 1, 1), dt.date(2007, 12, 31))
     formats = ("%d/%m/%Y", "%Y-%m-%d", "%d %B %Y", "%B %d, %Y", "%d.%m.%Y")
     return born.strftime(formats[i % len(formats)])
 
