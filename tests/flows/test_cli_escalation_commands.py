@@ -46,7 +46,7 @@ def test_serve_accepts_escalations_and_stops_on_sigterm(tmp_path: Path) -> None:
         stderr=subprocess.STDOUT,
     )
     try:
-        deadline = time.monotonic() + 30
+        deadline = time.monotonic() + 60
         while True:
             try:
                 httpx.get(f"http://127.0.0.1:{port}/healthz").raise_for_status()

@@ -206,7 +206,7 @@ def test_run_stops_on_event(store: Store) -> None:
     key = escalate(
         store, EscalationRequest.model_validate(escalation_payload()), settings=settings
     ).id
-    for _ in range(500):
+    for _ in range(3000):  # up to 30 s on a loaded machine
         if get_escalation(store, key).state == "delivered":
             break
         stop.wait(0.01)
