@@ -38,6 +38,8 @@ from ingestion.status import OPEN_STATUSES
 from ingestion.store import Store
 from ingestion.tenancy import DEFAULT_TENANT, SESSION_ID_PATTERN, TENANT_PATTERN, qualified
 
+#: A customer's e-mail as intake accepts it (and erasure looks it up): one @, no spaces.
+EMAIL_PATTERN = r"^[^@\s]+@[^@\s]+$"
 #: Namespace of the idempotency keys (a fixed, project-specific UUID: never change it).
 ESCALATION_NAMESPACE = uuid.UUID("6f1d3c52-5a43-4c4e-9a51-0c6d2f4b7e10")
 
@@ -55,7 +57,7 @@ class Customer(_Strict):
 
     id: Annotated[str | None, Field(max_length=200)] = None
     name: Annotated[str | None, Field(max_length=200)] = None
-    email: Annotated[str | None, Field(max_length=320, pattern=r"^[^@\s]+@[^@\s]+$")] = None
+    email: Annotated[str | None, Field(max_length=320, pattern=EMAIL_PATTERN)] = None
 
 
 class Message(_Strict):

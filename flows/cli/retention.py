@@ -53,13 +53,14 @@ def erase_command(
     ] = False,
 ) -> None:
     """Redact now every raw text held about one customer (a request for erasure; counts only)."""
-    from ingestion.cases.retention import erase
+    from ingestion.cases.retention import erase, erasure_address
     from ingestion.errors import InvalidErasure
 
+    try:
+        address = erasure_address(email)
+    except InvalidErasure as exc:
+        raise typer.BadParameter(str(exc), param_hint="--email") from None
     settings = context.ingestion_settings(ctx)
     with context.store(settings) as store:
-        try:
-            report = erase(store, settings, email=email, dry_run=dry_run)
-        except InvalidErasure as exc:
-            raise typer.BadParameter(str(exc), param_hint="--email") from None
+        report = erase(store, settings, email=address, dry_run=dry_run)
     typer.echo(report.line())

@@ -16,10 +16,10 @@ Redaction is `ingestion.cases.redact` (the one entry point), with the ticket's k
 e-mails. A purged ticket is not purged again (a second purge changes nothing); one whose
 ``purged_at`` is older than its latest event (reopened and resolved again) is purged again.
 
-`erase` is the same purge for one customer, now, whatever the tickets' age and status (a data
-subject's request for erasure): every ticket whose customer e-mail is theirs, and the escalations
-of theirs the relay gave up on (``dead``, no ticket). Escalations still waiting for the relay are
-left as they are and counted: their ticket does not exist yet.
+`erase` is the same purge for one customer, now, whatever the tickets' age (a data subject's
+request for erasure): every ticket of theirs that is no longer open, and the escalations of
+theirs the relay gave up on (``dead``, no ticket). Their open tickets and the escalations still
+waiting for the relay are left as they are and counted: the conversation still needs them.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import re
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Literal
 
 from sqlalchemy import func, or_, select
 from sqlalchemy.orm import Session
@@ -37,6 +37,7 @@ from sqlalchemy.orm import Session
 from ingestion.cases.redact import Redactor, build_redactor
 from ingestion.clock import utcnow
 from ingestion.errors import InvalidErasure
+from ingestion.escalations import EMAIL_PATTERN
 from ingestion.schema import (
     Escalation,
     OutboxRow,
@@ -47,7 +48,7 @@ from ingestion.schema import (
     WebhookDelivery,
 )
 from ingestion.settings import IngestionSettings
-from ingestion.status import RESOLVED_STATUSES
+from ingestion.status import OPEN_STATUSES, RESOLVED_STATUSES
 from ingestion.store import Store
 
 _Setter = Callable[[str], None]
@@ -80,30 +81,43 @@ CODE_KEYS = frozenset(
 class PurgeReport:
     """What a purge changed (or would change, ``dry_run``): rows per table, never values.
 
-    ``escalations`` (erasure only) counts undelivered escalations purged, ``waiting`` those
-    left because the relay has not delivered them yet.
+    Erasure only: ``escalations`` counts undelivered escalations purged; ``open`` (tickets) and
+    ``waiting`` (escalations the relay has yet to deliver) what was left for a later erasure.
     """
 
     dry_run: bool
     tickets: int = 0
     rows: Counter[str] = field(default_factory=Counter)
-    action: str = "retention"
+    action: Literal["retention", "erasure"] = "retention"
     escalations: int = 0
+    open: int = 0
     waiting: int = 0
 
     def line(self) -> str:
         """One line for logs and the CLI."""
         verb = "would purge" if self.dry_run else "purged"
         tables = ", ".join(f"{t} {n}" for t, n in sorted(self.rows.items())) or "nothing"
-        undelivered = f" and {self.escalations} undelivered escalations" * bool(self.escalations)
-        line = f"{self.action}: {verb} {self.tickets} tickets{undelivered} ({tables})"
-        if self.waiting:
-            line += f"; {self.waiting} escalations awaiting delivery left: erase again later"
+        dead = f" and {self.escalations} undelivered escalations" if self.escalations else ""
+        line = f"{self.action}: {verb} {self.tickets} tickets{dead} ({tables})"
+        if self.open or self.waiting:
+            line += (
+                f"; left: {self.open} open tickets, {self.waiting} escalations awaiting delivery"
+                " (erase again once resolved)"
+            )
         return line
 
     def to_dict(self) -> dict[str, Any]:
         """Counts for the flow report."""
-        return {"dry_run": self.dry_run, "tickets": self.tickets, "rows": dict(self.rows)}
+        return {
+            "dry_run": self.dry_run,
+            "tickets": self.tickets,
+            "rows": dict(self.rows),
+            **(
+                {"escalations": self.escalations, "open": self.open, "waiting": self.waiting}
+                if self.action == "erasure"
+                else {}
+            ),
+        }
 
 
 def purge(
@@ -158,55 +172,83 @@ def erase(
 ) -> PurgeReport:
     """Redact now every raw text the store holds about the customer with ``email``.
 
-    Their tickets (any status) are purged as retention purges them; their ``dead`` escalations
-    (never a ticket) have their payload redacted; escalations still waiting for the relay are
-    only counted (``waiting``). Raises `InvalidErasure` if ``email`` is not an e-mail address.
-    ``dry_run`` counts and writes nothing.
+    Their tickets no longer open (resolved, closed, deleted) are purged as retention purges
+    them, and their ``dead`` escalations (never a ticket) have their payload redacted. Their
+    open tickets and the escalations still waiting for the relay are left and counted
+    (``open``, ``waiting``): the conversation still needs them, and they keep the address, so
+    erasing again once they are resolved finds them. Raises `InvalidErasure` if ``email`` is
+    not an e-mail address. ``dry_run`` counts and writes nothing.
     """
-    address = email.strip().lower()
-    if not _EMAIL.fullmatch(address):
-        raise InvalidErasure("give the customer's e-mail address (name@domain)")
+    address = erasure_address(email)
     report = PurgeReport(dry_run=dry_run, action="erasure")
     with store.transaction() as session:
-        tickets = list(
-            session.scalars(
-                select(Ticket.id)
-                .where(func.lower(Ticket.customer_email) == address)
-                .order_by(Ticket.id)
-            )
-        )
-        names = {
-            name
-            for name in session.scalars(select(Ticket.customer_name).where(Ticket.id.in_(tickets)))
-            if name
-        }
-        undelivered = []
-        customer = Escalation.payload["customer"]
-        theirs = select(Escalation).where(
-            func.lower(func.trim(customer["email"].as_string())) == address
-        )
-        for row in session.scalars(theirs.order_by(Escalation.id)):
-            names.add(str(row.payload["customer"].get("name") or ""))
-            if row.ticket_id is None:
-                undelivered.append((row.id, row.state))
-    known = frozenset(name for name in names if name)  # the customer's names, wherever seen
-    report.waiting = sum(state != "dead" for _, state in undelivered)
-    dead = [escalation_id for escalation_id, state in undelivered if state == "dead"]
-    if not tickets and not dead:
+        found = _customer_records(session, address)
+    report.open, report.waiting = len(found.open_tickets), len(found.waiting)
+    if not found.tickets and not found.dead:
         return report
     redactor = redactor or build_redactor(settings)
-    for ticket_id in tickets:
+    for ticket_id in found.tickets:
         report.tickets += _apply(
-            store, report, _purge_ticket, ticket_id, redactor, now, dry_run, known
+            store, report, _purge_ticket, ticket_id, redactor, now, dry_run, found.names
         )
-    for escalation_id in dead:
+    for escalation_id in found.dead:
         report.escalations += _apply(
-            store, report, _purge_undelivered, escalation_id, redactor, known
+            store, report, _purge_undelivered, escalation_id, redactor, found.names
         )
     return report
 
 
-_EMAIL = re.compile(r"[^@\s]{1,64}@[^@\s]+\.[^@\s]+", re.ASCII)
+def erasure_address(email: str) -> str:
+    """``email`` as erasure compares it (trimmed, lower case); `InvalidErasure` if malformed."""
+    address = email.strip().lower()
+    if not re.fullmatch(EMAIL_PATTERN, address):
+        raise InvalidErasure("give the customer's e-mail address (name@domain)")
+    return address
+
+
+@dataclass(frozen=True, slots=True)
+class _CustomerRecords:
+    """What the store holds about one customer, by what erasure does with it."""
+
+    tickets: list[int]  # to purge: no longer open
+    open_tickets: list[int]  # left: the conversation goes on
+    dead: list[str]  # escalations the relay gave up on (no ticket): to purge
+    waiting: list[str]  # escalations the relay has yet to deliver: left
+    names: frozenset[str]  # every name the store holds for the address
+
+
+def _customer_records(session: Session, address: str) -> _CustomerRecords:
+    """The customer's tickets (by their e-mail, or by an escalation of theirs that became or
+    joined the ticket), their undelivered escalations and every name known for them."""
+    customer = Escalation.payload["customer"]
+    escalations = session.scalars(
+        select(Escalation)
+        .where(func.lower(func.trim(customer["email"].as_string())) == address)
+        .order_by(Escalation.id)
+    ).all()
+    linked = {row.ticket_id for row in escalations if row.ticket_id is not None}
+    tickets = session.scalars(
+        select(Ticket)
+        .where(or_(func.lower(func.trim(Ticket.customer_email)) == address, Ticket.id.in_(linked)))
+        .order_by(Ticket.id)
+    ).all()
+    names = {ticket.customer_name for ticket in tickets}
+    names |= {row.payload["customer"].get("name") for row in escalations}
+    purged = [ticket for ticket in tickets if ticket.status not in OPEN_STATUSES]
+    # A ticket's purge also redacts every escalation of its conversation (`_purge_ticket`).
+    covered = {(ticket.session_id, ticket.tenant) for ticket in purged}
+    undelivered = [
+        row
+        for row in escalations
+        if row.ticket_id is None and (row.session_id, row.tenant) not in covered
+    ]
+    return _CustomerRecords(
+        tickets=[ticket.id for ticket in purged],
+        open_tickets=[ticket.id for ticket in tickets if ticket.status in OPEN_STATUSES],
+        dead=[row.id for row in undelivered if row.state == "dead"],
+        waiting=[row.id for row in undelivered if row.state != "dead"],
+        names=frozenset(str(name) for name in names if name),
+    )
 
 
 def _purge_undelivered(
@@ -215,10 +257,9 @@ def _purge_undelivered(
     """Redact an escalation that never became a ticket (its outbox row holds only its id)."""
     escalation = session.get_one(Escalation, escalation_id)
     customer = (escalation.payload or {}).get("customer") or {}
-    texts = _json_texts("escalations", escalation, "payload")
+    texts = _escalation_texts(escalation)
     changed = _redact_all(texts, redactor, {*known}, {customer.get("email")})
-    if any(customer.values()):
-        escalation.payload = {**escalation.payload, "customer": {}}
+    if _forget_customer(escalation):
         changed["escalations"] += 1
     return changed
 
@@ -269,10 +310,12 @@ def _purge_ticket(
         emails.add(customer.get("email"))
     texts: list[tuple[str, str, _Setter]] = []  # (table, raw text, how to store its redaction)
     for escalation in escalations:
-        texts += _json_texts("escalations", escalation, "payload")
+        texts += _escalation_texts(escalation)
     outbox = session.scalars(select(OutboxRow).where(OutboxRow.aggregate_id == ticket.session_id))
     for row in outbox:
         texts += _json_texts("outbox", row, "payload")
+        if row.last_error:  # what the ticketing system answered may quote the payload
+            texts.append(("outbox", row.last_error, _setter(row, "last_error")))
     comments = session.scalars(
         select(TicketComment).where(TicketComment.ticket_id == ticket.id)
     ).all()
@@ -323,16 +366,31 @@ def _forget_people(
         ticket.customer_name = ticket.customer_email = None
         changed["tickets"] += 1
     for escalation in escalations:
-        payload = dict(escalation.payload or {})
-        if any((payload.get("customer") or {}).values()):
-            payload["customer"] = {}
-            escalation.payload = payload
+        if _forget_customer(escalation):
             changed["escalations"] += 1
     for comment in comments:
         if comment.author_role == "customer" and comment.author:
             comment.author = None
             changed["ticket_comments"] += 1
     return changed
+
+
+def _escalation_texts(escalation: Escalation) -> list[tuple[str, str, _Setter]]:
+    """The payload's texts and the relay's last error (a ticketing answer may quote them)."""
+    texts = _json_texts("escalations", escalation, "payload")
+    if escalation.last_error:
+        texts.append(("escalations", escalation.last_error, _setter(escalation, "last_error")))
+    return texts
+
+
+def _forget_customer(escalation: Escalation) -> bool:
+    """Empty the payload's ``customer``; whether there was anything to empty."""
+    payload = dict(escalation.payload or {})
+    if not any((payload.get("customer") or {}).values()):
+        return False
+    payload["customer"] = {}
+    escalation.payload = payload
+    return True
 
 
 def _empty_deliveries(session: Session, ticket: Ticket) -> Counter[str]:

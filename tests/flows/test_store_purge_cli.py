@@ -100,3 +100,11 @@ def test_erase_without_an_email_address_is_one_line(url: str, args: list[str]) -
     assert "--email" in bad.output
     assert "Traceback" not in bad.output
     assert any(EMAIL in b for b in _bodies(url))
+
+
+def test_a_bad_address_opens_no_store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    database = tmp_path / "never.db"
+    monkeypatch.setenv("CASELOOP_DATABASE_URL", f"sqlite:///{database}")
+    bad = runner.invoke(app, ["store", "erase", "--email", "lena at example"])
+    assert bad.exit_code == 2
+    assert not database.exists()

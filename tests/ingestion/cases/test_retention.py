@@ -14,6 +14,7 @@ from ingestion.cases import learn, run_learning
 from ingestion.cases.retention import erase, purge
 from ingestion.clock import utcnow
 from ingestion.errors import InvalidErasure
+from ingestion.escalations import EscalationRequest, escalate
 from ingestion.schema import (
     Base,
     CaseSummary,
@@ -182,37 +183,81 @@ def _where_seeded(store: Store) -> set[tuple[str, str | None]]:
     return found
 
 
-def test_erase_redacts_one_customers_text_now_whatever_its_age(store: Store) -> None:
+def _seed_one_customer(store: Store) -> World:
+    """`_seed`'s customer, plus what erasure must find or leave: another customer, a dead and a
+    pending escalation, a ticket stored with her address in other case and spaces, and an
+    anonymous chat's ticket she gave her address to only in a later escalation (a note)."""
     world = _seed(store)
     other = "karim.haddad@example.net"
     world.escalate("k1", f"Karim here, my login fails; mail {other}", customer={"email": other})
     world.escalate("d1", f"{NAME} again, call {PHONE}", customer={"email": EMAIL}, delivered=False)
     world.escalate("p1", f"Card {CARD} declined", customer={"email": EMAIL}, delivered=False)
-    with store.transaction() as tx:  # the relay gave up on d1; p1 still waits for it
+    world.escalate("m1", f"Fischer here, invoice for card {CARD}")
+    world.resolve("m1", "Invoice corrected.")
+    world.escalate("a1", f"Refund to card {CARD} please", customer={})  # anonymous at first
+    world.resolve("a1", "Refund sent.")
+    later = EscalationRequest.model_validate(
+        {
+            "session_id": "s-a1",
+            "escalation_event_id": "e2",
+            "tenant": "acme",
+            "customer": {"name": NAME, "email": EMAIL},
+            "transcript": [
+                {"role": "customer", "text": f"It is {NAME}, call {PHONE}", "at": T0.isoformat()}
+            ],
+            "reason": "low_confidence",
+        }
+    )
+    escalated = escalate(store, later, settings=SETTINGS, clock=lambda: T0)
+    with store.transaction() as tx:
+        a1 = tx.scalars(select(Ticket.id).where(Ticket.external_id == "a1")).one()
+        tx.execute(  # the relay added it to a1 as a note; a1 still has no customer e-mail
+            update(Escalation)
+            .where(Escalation.id == escalated.id)
+            .values(ticket_id=a1, state="delivered")
+        )
         tx.execute(update(Escalation).where(Escalation.session_id == "s-d1").values(state="dead"))
+        tx.execute(
+            update(Ticket)
+            .where(Ticket.external_id == "m1")
+            .values(customer_email=f"  {EMAIL.upper()} ")  # as an adapter may store it
+        )
+    return world
+
+
+def test_erase_redacts_one_customers_text_now_whatever_its_age(store: Store) -> None:
+    world = _seed_one_customer(store)
     before = _metrics(store)
     seeded = _where_seeded(store)
-    assert {("escalations", "s-o1"), ("escalations", "s-d1"), ("escalations", "s-p1")} <= seeded
+    assert {("tickets", f"s-{key}") for key in ("r1", "o1", "m1", "a1")} <= seeded
+    assert {("escalations", f"s-{key}") for key in ("o1", "d1", "p1", "a1")} <= seeded
 
     dry = erase(store, SETTINGS, email=f"  {EMAIL.upper()} ", dry_run=True)
-    assert (dry.tickets, dry.escalations, dry.waiting) == (2, 1, 1)
+    assert (dry.tickets, dry.escalations, dry.open, dry.waiting) == (3, 1, 1, 1)
     assert _where_seeded(store) == seeded  # a dry run writes nothing
-    assert "would purge 2 tickets and 1 undelivered escalations" in dry.line()
-    assert "1 escalations awaiting delivery left" in dry.line()
+    assert dry.line().startswith("erasure: would purge 3 tickets and 1 undelivered escalations (")
+    assert dry.line().endswith(
+        "; left: 1 open tickets, 1 escalations awaiting delivery (erase again once resolved)"
+    )
     assert all(s not in dry.line() for s in SEEDED)
 
     done = erase(store, SETTINGS, email=EMAIL)
-    assert (done.tickets, done.escalations, done.waiting, done.rows) == (2, 1, 1, dry.rows)
-    # Only what the relay has not delivered yet still holds the customer's text.
-    assert _where_seeded(store) == {("escalations", "s-p1")}
+    assert (done.tickets, done.escalations, done.open, done.waiting) == (3, 1, 1, 1)
+    assert done.rows == dry.rows
+    # What is left holds her text only where the conversation goes on: her open ticket (o1)
+    # and the escalation the relay has yet to deliver (p1). ("ticket_comments", None) is k1's.
+    left = _where_seeded(store) - {("ticket_comments", None)}
+    assert left <= {("tickets", "s-o1"), ("escalations", "s-o1"), ("escalations", "s-p1")}
+    assert ("escalations", "s-p1") in left
     with store.transaction() as tx:
         assert tx.scalars(select(Ticket.customer_email).where(Ticket.external_id == "k1")).one()
-        assert tx.scalars(select(Ticket.status).where(Ticket.external_id == "o1")).one() == (
-            "escalated"
-        )
+        assert tx.scalars(select(Ticket.customer_email).where(Ticket.external_id == "o1")).one()
     assert _metrics(store) == before
+
+    world.resolve("o1", "Export fixed.")  # once resolved, erasing again finds it
     again = erase(store, SETTINGS, email=EMAIL)
-    assert (again.tickets, again.escalations, dict(again.rows)) == (0, 0, {})
+    assert (again.tickets, again.escalations, again.open, again.waiting) == (1, 0, 0, 1)
+    assert _where_seeded(store) - {("ticket_comments", None)} == {("escalations", "s-p1")}
 
 
 @pytest.mark.parametrize("email", ["", "lena", "lena@", "a b@example.org", "@example.org"])
