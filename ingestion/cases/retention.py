@@ -107,17 +107,8 @@ class PurgeReport:
         return line
 
     def to_dict(self) -> dict[str, Any]:
-        """Counts for the flow report."""
-        return {
-            "dry_run": self.dry_run,
-            "tickets": self.tickets,
-            "rows": dict(self.rows),
-            **(
-                {"escalations": self.escalations, "open": self.open, "waiting": self.waiting}
-                if self.action == "erasure"
-                else {}
-            ),
-        }
+        """Counts for the learning run's report (retention; erasure only prints its line)."""
+        return {"dry_run": self.dry_run, "tickets": self.tickets, "rows": dict(self.rows)}
 
 
 def purge(
